@@ -1,0 +1,29 @@
+"""Shared bench plumbing: thread pinning and result files."""
+import json
+import os
+import pathlib
+import platform
+import time
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "NUMBA_NUM_THREADS")
+
+
+def pin_threads(n):
+    """Give numpy, numba and torch the same thread count (call before importing them)."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+    import numba
+    import torch
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def write_result(name, payload):
+    RESULTS.mkdir(exist_ok=True)
+    payload = dict(payload, machine=platform.machine(), python=platform.python_version(),
+                   date=time.strftime("%Y-%m-%d"))
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
