@@ -26,14 +26,6 @@ def scalar_like(value, dtype):
     return dtype.numpy.type(value)
 
 
-def scalar_dtype(value):
-    if isinstance(value, (bool, np.bool_)):
-        return dtypes.bool
-    if isinstance(value, (int, np.integer)):
-        return dtypes.int64
-    return dtypes.default_float
-
-
 def require_tensor(op, x, name="input"):
     if not is_tensor(x):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}. Hint: wrap "
@@ -78,12 +70,15 @@ def binary(op, a, b):
 
 
 def _with_scalar(op, t, value):
-    t_dtype = dtype_of(t)
-    value_dtype = scalar_dtype(value)
-    if not t_dtype.is_floating_point and value_dtype.is_floating_point:
-        t = t.to(dtypes.default_float)        # int tensor * 0.5 is float, as in torch
-        t_dtype = dtypes.default_float
-    return t, scalar_like(value, t_dtype)
+    """torch's rule: a Python scalar takes the tensor's dtype, unless it is of a higher
+    kind (a float with an int tensor, an int with a bool tensor): then both go up."""
+    kind = t.data.dtype.kind
+    if kind != "f":
+        if isinstance(value, (float, np.floating)):
+            t = t.to(dtypes.default_float)
+        elif kind == "b" and not isinstance(value, (bool, np.bool_)):
+            t = t.to(dtypes.int64)
+    return t, t.data.dtype.type(value)
 
 
 def normalize_dim(op, dim, ndim, operand=None):
