@@ -20,10 +20,17 @@ def pin_threads(n):
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-def write_result(name, payload):
-    RESULTS.mkdir(exist_ok=True)
+def results_dir(directory=None):
+    """Where result files go: `directory`, else $BENCH_RESULTS_DIR, else bench/results/."""
+    return pathlib.Path(directory or os.environ.get("BENCH_RESULTS_DIR") or RESULTS)
+
+
+def write_result(name, payload, directory=None):
+    """Write `payload` (plus machine, Python version and date) to <results dir>/<name>.json."""
+    folder = results_dir(directory)
+    folder.mkdir(parents=True, exist_ok=True)
     payload = dict(payload, machine=platform.machine(), python=platform.python_version(),
                    date=time.strftime("%Y-%m-%d"))
-    path = RESULTS / f"{name}.json"
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

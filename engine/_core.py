@@ -117,29 +117,34 @@ class Node:
         return f"<{self.name}>"
 
 
-def apply(function, args, kwargs):
+def apply(function, *args, **kwargs):
     """Run `function.forward` on the arrays behind `args`; record a Node if needed.
 
-    Tensors among `args` must share one device. Non-tensor arguments pass through.
+    This is `Function.apply` (a classmethod, so `function` is the Function class).
+    Tensors among `args` must share one device; other arguments pass through.
     `forward` returns an array, or a tuple whose first item is the differentiable
     output and whose others are returned as tensors without gradient (indices, say).
     """
+    return _apply(function, args, kwargs)
+
+
+def _apply(function, args, kwargs):
     device = None
     needs_grad = False
     raw = list(args)
     n = len(raw)
     for i in range(n):
-        a = raw[i]
-        if isinstance(a, TensorBase):
+        if isinstance(raw[i], TensorBase):
+            t = raw[i]
             if device is None:
-                device = a.device
-            elif a.device != device:
+                device = t.device
+            elif t.device != device:
                 raise DeviceError(f"{function.__name__.lower()}: operands are on different "
-                                  f"devices ({device} and {a.device}). Hint: move them with "
+                                  f"devices ({device} and {t.device}). Hint: move them with "
                                   f".to(device) first")
-            if a.requires_grad:
+            if t.requires_grad:
                 needs_grad = True
-            raw[i] = a.data
+            raw[i] = t.data
     node = Node(function, _kernels_for(device), device)
     out = function.forward(node, *raw, **kwargs)
     extras = None
@@ -147,15 +152,15 @@ def apply(function, args, kwargs):
         extras = out[1:]
         out = out[0]
 
-    record = needs_grad and _grad_enabled
-    if record:
+    if needs_grad and _grad_enabled:
         parents = [None] * n
         shapes = [None] * n
         for i in range(n):
-            a = args[i]
-            if isinstance(a, TensorBase) and a.requires_grad:
-                parents[i] = a if a.grad_fn is None else a.grad_fn
-                shapes[i] = a.data.shape
+            if isinstance(args[i], TensorBase):
+                t = args[i]
+                if t.requires_grad:
+                    parents[i] = t if t.grad_fn is None else t.grad_fn
+                    shapes[i] = t.data.shape
         node.parents = tuple(parents)
         node.shapes = tuple(shapes)
         result = wrap(out, device, True, node)
@@ -193,9 +198,10 @@ def _count_dependencies(roots):
     seen = set(stack)
     while stack:
         node = stack.pop()
-        for parent in node.parents:
-            if parent is None or not isinstance(parent, Node):
+        for p in node.parents:
+            if not isinstance(p, Node):       # None, or a leaf tensor
                 continue
+            parent = p
             deps[parent] = deps.get(parent, 0) + 1
             if parent not in seen:
                 seen.add(parent)
@@ -252,17 +258,15 @@ def run_backward(roots, root_grads, retain_graph, captured=None):
         parents = node.parents
         shapes = node.shapes
         for i in range(len(parents)):
-            parent = parents[i]
-            if parent is None:
-                continue
             g = input_grads[i]
-            if g is None:
+            if parents[i] is None or g is None:
                 continue
             if g.shape != shapes[i]:
                 g = kernels.sum_to_shape(g, shapes[i])
-            if not isinstance(parent, Node):
-                _accumulate_leaf(parent, g, kernels, captured)
+            if not isinstance(parents[i], Node):
+                _accumulate_leaf(parents[i], g, kernels, captured)
                 continue
+            parent = parents[i]
             if parent in pending:
                 pending[parent] = kernels.add(pending[parent], g)
             else:

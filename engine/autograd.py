@@ -31,9 +31,8 @@ class Function:
     def backward(ctx, grad):
         raise NotImplementedError(f"this op is not differentiable")
 
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        return _core.apply(cls, args, kwargs)
+    # Function.apply(*args, **kwargs): the runtime's apply, with the class as `function`.
+    apply = classmethod(_core.apply)
 
 
 class _GradMode:
@@ -92,6 +91,10 @@ def _root_gradients(outputs, grad_outputs, op):
                                  f"output has shape {tuple(out.shape)}. Hint: pass a gradient "
                                  f"of the output's shape")
             g = g_data
+            if g.dtype != out.data.dtype:
+                # As torch: the gradient takes the output's dtype, so that a float64 (or
+                # integer) gradient cannot turn a float32 leaf's .grad into float64.
+                g = _core._kernels_for(out.device).astype(g, out.data.dtype)
         grads.append(g)
     return grads
 

@@ -7,12 +7,15 @@ import numpy as np
 
 from engine import dtypes
 from engine._runtime import core as _core
-from engine.errors import DTypeError, ShapeError
+from engine.errors import DeviceError, DTypeError, ShapeError
 from engine.ops._operands import is_tensor, parse_shape
 
 
 def _finish(array, device, requires_grad, op):
-    kernels = _core._kernels_for(device)
+    try:
+        kernels = _core._kernels_for(device)
+    except DeviceError as error:   # it names the devices there are
+        raise DeviceError(f"{op}: {error}") from None
     t = _core.wrap(kernels.from_host(array), device)
     if requires_grad:
         if array.dtype.kind != "f":
@@ -68,15 +71,20 @@ def as_tensor(data, dtype=None, device="cpu"):
 def from_numpy(array):
     """A tensor sharing memory with a numpy array (its dtype kept)."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
-    dtypes.from_numpy(array.dtype)
+        raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}. "
+                        f"Hint: use engine.tensor(...) for lists and scalars")
+    try:
+        dtypes.from_numpy(array.dtype)
+    except DTypeError as error:    # worded for engine.tensor: name this op instead
+        raise DTypeError("from_numpy: " + str(error).split(": ", 1)[1]) from None
     return _core.wrap(array, "cpu")
 
 
 def _filled(shape, value, dtype, device, requires_grad, op):
     shape = parse_shape(op, shape)
     if any(n < 0 for n in shape):
-        raise ShapeError(f"{op}: negative dimension in shape {list(shape)}")
+        raise ShapeError(f"{op}: negative dimension in shape {list(shape)}. Hint: sizes must "
+                         f"be >= 0")
     if dtype is None:
         dtype = dtypes.default_float if isinstance(value, float) else dtypes.as_dtype(type(value))
     array = np.full(shape, value, dtype=_numpy_dtype(dtype, dtypes.default_float))

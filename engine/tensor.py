@@ -8,7 +8,7 @@ import numpy as np
 from engine import dtypes
 from engine._runtime import core as _core
 from engine.autograd import backward as _backward
-from engine.errors import DTypeError
+from engine.errors import DTypeError, op_error
 from engine.ops import elementwise as ew
 from engine.ops import indexing, matmul as mm, movement as mv, reduce as rd, softmax as sm
 
@@ -49,7 +49,11 @@ class Tensor(_core.TensorBase):
     def size(self, dim=None):
         if dim is None:
             return self.shape
-        return self.data.shape[mv.ops.normalize_dim("size", dim, self.ndim, self)]
+        axis = mv.ops.normalize_dim("size", dim, self.ndim, self)
+        if not self.data.shape:
+            raise op_error(IndexError, "size", (self,), f"dimension specified as {dim} but the "
+                           f"tensor has no dimensions", "use .size() or .shape for a 0-d tensor")
+        return self.data.shape[axis]
 
     def numel(self):
         return int(np.prod(self.data.shape, dtype=np.int64))
@@ -60,7 +64,8 @@ class Tensor(_core.TensorBase):
 
     def __len__(self):
         if not self.data.shape:
-            raise TypeError("len() of a 0-d tensor")
+            raise op_error(TypeError, "len", (self,), "len() of a 0-d tensor",
+                           "use .numel() or .item()")
         return self.data.shape[0]
 
     def __repr__(self):
@@ -88,8 +93,8 @@ class Tensor(_core.TensorBase):
 
     def item(self):
         if self.numel() != 1:
-            raise RuntimeError(f"item: a Tensor with {self.numel()} elements cannot be "
-                               f"converted to Scalar. Hint: index one element first")
+            raise op_error(RuntimeError, "item", (self,), f"a Tensor with {self.numel()} "
+                           f"elements cannot be converted to Scalar", "index one element first")
         return self.numpy().item()
 
     def tolist(self):
@@ -97,8 +102,9 @@ class Tensor(_core.TensorBase):
 
     def __bool__(self):
         if self.numel() != 1:
-            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous. "
-                               "Hint: use .any() or .all() style reductions")
+            raise op_error(RuntimeError, "bool", (self,), "Boolean value of Tensor with more "
+                           "than one value is ambiguous", "reduce it to one value first, "
+                           "e.g. with (x != 0).sum() > 0")
         return bool(self.item())
 
     def __float__(self):
@@ -162,9 +168,12 @@ class Tensor(_core.TensorBase):
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not self.dtype.is_floating_point:
-            raise DTypeError(f"requires_grad_: only tensors of floating point dtype can "
-                             f"require gradients (got {self.dtype.name}). Hint: convert with "
-                             f".float() first")
+            raise op_error(DTypeError, "requires_grad_", (self,), "only tensors of floating "
+                           "point dtype can require gradients", "convert with .float() first")
+        if not requires_grad and self.grad_fn is not None:
+            raise op_error(RuntimeError, "requires_grad_", (self,), "you can only change "
+                           "requires_grad flags of leaf variables", "use .detach() to get a "
+                           "tensor outside the graph")
         self.requires_grad = requires_grad
         return self
 

@@ -84,7 +84,8 @@ def _with_scalar(op, t, value):
 def normalize_dim(op, dim, ndim, operand=None):
     """One dim in [-ndim, ndim) to [0, ndim); 0-d tensors accept -1 and 0."""
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}. Hint: pass "
+                        f"an int such as 0 or -1")
     span = max(ndim, 1)
     if not -span <= dim < span:
         operands = (operand,) if operand is not None else ()
@@ -102,17 +103,21 @@ def normalize_dims(op, dim, ndim, operand=None):
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     axes = tuple(sorted({normalize_dim(op, d, ndim, operand) for d in dims}))
     if len(axes) != len(dims):
-        raise ValueError(f"{op}: dim {dim} names a dimension more than once")
+        operands = (operand,) if operand is not None else ()
+        raise op_error(ValueError, op, operands, f"dim {dim} names a dimension more than once",
+                       "name each dimension once (-1 and ndim-1 are the same dim)")
     return axes if ndim else ()
 
 
-def parse_shape(op, shape):
+def parse_shape(op, shape, operand=None):
     """Accept shape(2, 3), shape((2, 3)) and shape([2, 3]); check the entries."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     out = []
     for n in shape:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"{op}: shape entries must be ints, got {shape!r}")
+            operands = (operand,) if operand is not None else ()
+            raise op_error(TypeError, op, operands, f"shape entries must be ints, got {shape!r}",
+                           "convert sizes with int(...)")
         out.append(int(n))
     return tuple(out)

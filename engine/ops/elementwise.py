@@ -4,6 +4,9 @@ Each Function saves what its gradient formula needs (the output when the formula
 is cheaper in it: tanh, sigmoid, exp, sqrt) and returns gradients in the broadcast
 shape; the autograd walk sums them back to each input's shape.
 """
+import numpy as np
+
+from engine import dtypes
 from engine.autograd import Function
 from engine.ops import _operands as ops
 from engine._runtime import core as _core
@@ -69,8 +72,15 @@ class Pow(Function):
     def backward(ctx, grad):
         a, b, y = ctx.saved_tensors
         k = ctx.kernels
-        one = b.dtype.type(1)
-        grad_a = k.mul(grad, k.mul(b, k.pow(a, k.sub(b, one))))
+        one, zero = b.dtype.type(1), b.dtype.type(0)
+        # b a^(b-1) is 0 * inf at a == 0, b == 0; torch defines the gradient as 0
+        # wherever b == 0. A scalar exponent (numpy scalar) decides that once.
+        if isinstance(b, np.generic):
+            local = k.full(a.shape, 0, a.dtype) if b == zero else \
+                k.mul(b, k.pow(a, k.sub(b, one)))
+        else:
+            local = k.where(k.eq(b, zero), zero, k.mul(b, k.pow(a, k.sub(b, one))))
+        grad_a = k.mul(grad, local)
         if not ctx.exponent_needs_grad:
             return grad_a, None
         # d a^b / db = a^b log a; where a == 0 torch defines it as 0.
@@ -135,6 +145,18 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, grad):
         return ctx.kernels.neg(grad)
+
+
+class Sign(Function):
+    """Piecewise constant: the gradient is 0 everywhere (at 0 too, as in torch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.kernels.sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.kernels.full(grad.shape, 0, grad.dtype)
 
 
 class Exp(Function):
@@ -299,7 +321,17 @@ def _binary(function, op):
 add = _binary(Add, "add")
 sub = _binary(Sub, "sub")
 mul = _binary(Mul, "mul")
-div = _binary(Div, "div")
+
+
+def div(a, b):
+    """True division: integer operands divide as float32 (as in torch), never float64."""
+    a, b, _ = ops.binary("div", a, b)
+    if not ops.dtype_of(a if ops.is_tensor(a) else b).is_floating_point:
+        a, b = (ops.as_floating(v) if ops.is_tensor(v) else
+                ops.scalar_like(v, dtypes.default_float) for v in (a, b))
+    return Div.apply(a, b)
+
+
 maximum = _binary(Maximum, "maximum")
 minimum = _binary(Minimum, "minimum")
 
@@ -335,6 +367,10 @@ def where(cond, a, b):
     if cond.data.dtype.kind != "b":
         raise ops.op_error(ops.DTypeError, "where", (cond,), "condition must be a bool tensor",
                            "build it with a comparison such as x > 0")
+    if not ops.is_tensor(a) and not ops.is_tensor(b) and isinstance(a, ops.SCALARS):
+        # Two scalars: the first becomes a 0-d tensor of its own dtype, so that
+        # where(c, 1.0, 0.0) is float32 and where(c, 1, 0) int64, as in torch.
+        a = _scalar_tensor(ops.scalar_like(a, dtypes.as_dtype(type(a))), cond.device)
     a, b, shape = ops.binary("where", a, b)
     if _core.broadcast_shapes(cond.data.shape, shape) is None:
         raise ops.op_error(ops.ShapeError, "where", (cond, a, b), "shapes do not broadcast",
@@ -373,15 +409,14 @@ sigmoid = _unary(Sigmoid, "sigmoid")
 relu = _unary(Relu, "relu", floating=False)
 
 
-def sign(x):
-    ops.require_tensor("sign", x)
-    return _core.wrap(_core._kernels_for(x.device).sign(x.data), x.device)
+sign = _unary(Sign, "sign", floating=False)
 
 
 def clamp(x, min=None, max=None):
     ops.require_tensor("clamp", x)
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ops.op_error(ValueError, "clamp", (x,), "at least one of min and max must be "
+                           "given", "pass min=, max= or both")
     dtype = ops.dtype_of(x)
     if any(isinstance(v, float) for v in (min, max)) and not dtype.is_floating_point:
         x = ops.as_floating(x)
@@ -395,4 +430,7 @@ def cast(x, dtype):
     """x as `dtype` (an engine dtype); differentiable between floating dtypes."""
     if x.data.dtype == dtype.numpy:
         return x
+    if not dtype.is_floating_point:
+        # Integer and bool results carry no gradient (as in torch).
+        return _core.wrap(_core._kernels_for(x.device).astype(x.data, dtype.numpy), x.device)
     return Cast.apply(x, dtype.numpy)

@@ -66,7 +66,8 @@ def _normalize_key(x, key):
             return a.ndim if a.dtype == np.bool_ else 1
         return 1
     if sum(k is Ellipsis for k in key) > 1:
-        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+        raise op_error(IndexError, "getitem", (x,), "an index can only have a single ellipsis "
+                       "('...')", "use ... once; spell out the other dims with :")
     used = sum(consumed(k) for k in key)
     if used > x.ndim:
         raise op_error(IndexError, "getitem", (x,), f"too many indices for tensor of dimension "
@@ -81,7 +82,9 @@ def _normalize_key(x, key):
             out.append(None)
         elif isinstance(k, slice):
             if k.step is not None and k.step <= 0:
-                raise ValueError("getitem: step must be greater than zero")
+                raise op_error(ValueError, "getitem", (x,), "step must be greater than zero",
+                               "negative strides are not supported; index with a reversed "
+                               "arange tensor instead")
             out.append(k)
             dim += 1
         elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
@@ -122,6 +125,31 @@ def _normalize_key(x, key):
     return tuple(out), advanced
 
 
+def _selections_first(key):
+    """Split an advanced key into (basic key: ints and slices, advanced key: the rest).
+
+    torch applies integer indices first, as selections, so x[0, :, idx] keeps the
+    sliced dim in front; numpy counts the 0 as an advanced index and would move
+    idx's dim to the front. Selecting first, then gathering, gives torch's layout.
+    """
+    basic, advanced = [], []
+    for k in key:
+        if isinstance(k, np.ndarray):
+            basic.extend([slice(None)] * (k.ndim if k.dtype == np.bool_ else 1))
+            advanced.append(k)
+        elif isinstance(k, int):
+            basic.append(k)
+        else:                                   # a slice, or None (a new dim by then)
+            basic.append(k)
+            advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
+
+
 def getitem(x, key):
     key, advanced = _normalize_key(x, key)
-    return (Gather if advanced else BasicIndex).apply(x, key)
+    if not advanced:
+        return BasicIndex.apply(x, key)
+    if any(isinstance(k, int) for k in key):
+        basic, key = _selections_first(key)
+        x = BasicIndex.apply(x, basic)
+    return Gather.apply(x, key)

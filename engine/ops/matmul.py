@@ -5,6 +5,8 @@ matrices (and the added dim is squeezed away after), batch dims broadcast and
 flatten into B. Backward: dA = dC Bᵀ, dB = Aᵀ dC, summed back over broadcast batch
 dims by the autograd walk.
 """
+import math
+
 from engine.autograd import Function
 from engine.errors import DTypeError, ShapeError, op_error
 from engine.ops import _operands as ops
@@ -15,7 +17,8 @@ from engine._runtime import core as _core
 def _as_batched(k, x, batch):
     """x (..., R, C) broadcast to batch + (R, C), as a (B, R, C) array."""
     rows, cols = x.shape[-2:]
-    return k.reshape(k.expand(x, batch + (rows, cols)), (-1, rows, cols))
+    # B spelled out: -1 cannot be inferred when rows or cols is 0.
+    return k.reshape(k.expand(x, batch + (rows, cols)), (math.prod(batch), rows, cols))
 
 
 def _batched_matmul(k, a, b, batch):
@@ -35,8 +38,11 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         k = ctx.kernels
         swap = lambda x: k.permute(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
-        return (_batched_matmul(k, grad, swap(b), ctx.batch),
-                _batched_matmul(k, swap(a), grad, ctx.batch))
+        # parents[i] is None when input i needs no gradient (a network's input, frozen
+        # weights): skip that product, the most expensive kernel of the step.
+        grad_a = None if ctx.parents[0] is None else _batched_matmul(k, grad, swap(b), ctx.batch)
+        grad_b = None if ctx.parents[1] is None else _batched_matmul(k, swap(a), grad, ctx.batch)
+        return grad_a, grad_b
 
 
 def matmul(a, b):

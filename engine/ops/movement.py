@@ -7,7 +7,7 @@ import numpy as np
 
 from engine import dtypes
 from engine.autograd import Function
-from engine.errors import DTypeError, ShapeError, op_error
+from engine.errors import DeviceError, DTypeError, ShapeError, op_error
 from engine.ops import _operands as ops
 from engine._runtime import core as _core
 
@@ -88,7 +88,7 @@ class Pad(Function):
 
 # ---- public functions -------------------------------------------------------------
 def _infer_shape(op, x, shape):
-    shape = ops.parse_shape(op, shape)
+    shape = ops.parse_shape(op, shape, x)
     numel = x.numel()
     unknown = [i for i, n in enumerate(shape) if n == -1]
     if len(unknown) > 1 or any(n < -1 for n in shape):
@@ -130,7 +130,8 @@ def flatten(x, start_dim=0, end_dim=-1):
     start = ops.normalize_dim("flatten", start_dim, x.ndim, x)
     end = ops.normalize_dim("flatten", end_dim, x.ndim, x)
     if start > end:
-        raise ValueError("flatten: start_dim cannot come after end_dim")
+        raise op_error(ValueError, "flatten", (x,), "start_dim cannot come after end_dim",
+                       f"got start_dim={start_dim}, end_dim={end_dim}; swap them")
     shape = x.data.shape
     merged = int(np.prod(shape[start:end + 1], dtype=np.int64))
     return reshape(x, shape[:start] + (merged,) + shape[end + 1:])
@@ -165,10 +166,10 @@ def permute(x, *dims):
 
 def transpose(x, dim0, dim1):
     ops.require_tensor("transpose", x)
-    if x.ndim == 0:
-        return x
     a = ops.normalize_dim("transpose", dim0, x.ndim, x)
     b = ops.normalize_dim("transpose", dim1, x.ndim, x)
+    if x.ndim == 0:
+        return x
     dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, *dims)
@@ -176,7 +177,7 @@ def transpose(x, dim0, dim1):
 
 def expand(x, *shape):
     ops.require_tensor("expand", x)
-    shape = ops.parse_shape("expand", shape)
+    shape = ops.parse_shape("expand", shape, x)
     lead = len(shape) - x.ndim
     if lead < 0:
         raise op_error(ShapeError, "expand", (x,), f"cannot expand to fewer dimensions "
@@ -222,7 +223,8 @@ def _common_dtype(op, tensors):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
+        raise ValueError("cat: expected a non-empty list of tensors. Hint: pass at least one "
+                         "tensor")
     for t in tensors:
         ops.require_tensor("cat", t, "each item")
     ref = next((t for t in tensors if t.data.shape != (0,)), tensors[0])
@@ -247,12 +249,14 @@ def cat(tensors, dim=0):
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
+        raise ValueError("stack: expected a non-empty list of tensors. Hint: pass at least one "
+                         "tensor")
     for t in tensors:
         ops.require_tensor("stack", t, "each item")
         if t.data.shape != tensors[0].data.shape:
             raise op_error(ShapeError, "stack", tensors, "all tensors must have the same shape",
                            "pad or reshape them to one shape first")
+    _common_dtype("stack", tensors)          # so that a mismatch is named stack, not cat
     axis = ops.normalize_dim("stack", dim, tensors[0].ndim + 1, tensors[0])
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
@@ -269,7 +273,8 @@ def split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
-            raise ValueError(f"split: split_size must be positive, got {size}")
+            raise op_error(ValueError, "split", (x,), f"split_size must be positive, got {size}",
+                           "pass a size >= 1, or a list of section sizes")
         sizes = [min(size, n - s) for s in range(0, n, size)] or [0]
     else:
         sizes = [int(s) for s in split_size_or_sections]
@@ -286,23 +291,28 @@ def split(x, split_size_or_sections, dim=0):
 def chunk(x, chunks, dim=0):
     ops.require_tensor("chunk", x)
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        raise op_error(ValueError, "chunk", (x,), f"chunks must be positive, got {chunks}",
+                       "ask for at least one chunk")
     axis = ops.normalize_dim("chunk", dim, x.ndim, x)
     n = x.data.shape[axis]
-    return split(x, max(-(-n // chunks), 1), axis)
+    if n == 0:
+        return split(x, [0] * chunks, axis)     # torch: `chunks` empty pieces
+    return split(x, -(-n // chunks), axis)
 
 
 def pad(x, pad, mode="constant", value=0.0):
     """torch.nn.functional.pad: `pad` lists (before, after) pairs from the last dim back."""
     ops.require_tensor("pad", x)
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported. Hint: use 'constant'")
+        raise op_error(NotImplementedError, "pad", (x,), f"mode {mode!r} is not supported",
+                       "use mode='constant'")
     pad = [int(p) for p in pad]
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise op_error(ShapeError, "pad", (x,), f"padding {pad} needs pairs for at most "
                        f"{x.ndim} dims", "give (left, right, top, bottom, …) from the last dim")
     if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported. Hint: slice instead")
+        raise op_error(ValueError, "pad", (x,), f"negative padding {pad} is not supported",
+                       "slice instead")
     pairs = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         pairs[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -324,5 +334,8 @@ def copy_into(dst, src, op="copy_"):
 
 def to_device(x, device):
     """x on another device (the GPU backend provides the transfer)."""
-    _core._kernels_for(device)   # raises DeviceError naming the devices there are
+    try:
+        _core._kernels_for(device)
+    except DeviceError as error:   # it names the devices there are
+        raise DeviceError(f"to: {error}") from None
     raise NotImplementedError(f"to: copying between cpu and {device} is not available yet")

@@ -144,6 +144,8 @@ class LogSumExp(Function):
 # ---- public functions -------------------------------------------------------------
 def _axes(op, x, dim):
     ops.require_tensor(op, x)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None                        # dim=() reduces every dim, as in torch
     return ops.normalize_dims(op, dim, x.ndim, x)
 
 
@@ -162,7 +164,11 @@ def mean(x, dim=None, keepdim=False):
 
 
 def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
-    axes = _axes("var", x, dim)
+    return _variance("var", x, dim, unbiased, keepdim, correction)
+
+
+def _variance(op, x, dim, unbiased, keepdim, correction):
+    axes = _axes(op, x, dim)
     x = ops.as_floating(x)
     correction = (1 if unbiased else 0) if correction is None else correction
     count = int(np.prod([x.data.shape[a] for a in axes], dtype=np.int64))
@@ -172,7 +178,7 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
 
 
 def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
-    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return ew.sqrt(_variance("std", x, dim, unbiased, keepdim, correction))
 
 
 def prod(x, dim=None, keepdim=False):
@@ -248,4 +254,9 @@ def argmin(x, dim=None, keepdim=False):
 
 def logsumexp(x, dim, keepdim=False):
     axes = _axes("logsumexp", x, dim)
-    return LogSumExp.apply(ops.as_floating(x), axes, keepdim)
+    x = ops.as_floating(x)
+    if any(x.data.shape[a] == 0 for a in axes):
+        # The log of an empty sum is -inf (torch's answer); the kernel has no max to
+        # shift by there. Sum keeps the graph, so the (empty) gradient still flows.
+        return ew.add(Sum.apply(x, axes, keepdim), float("-inf"))
+    return LogSumExp.apply(x, axes, keepdim)

@@ -44,6 +44,8 @@ def _prepare(op, x, dim):
 
 def softmax(x, dim):
     x, axis = _prepare("softmax", x, dim)
+    if x.numel() == 0:
+        return x.clone()          # nothing to normalize; the kernels' row max needs a row
     if x.ndim == 0:
         x = x.reshape(1)
         return Softmax.apply(x, 0).reshape(())
@@ -52,6 +54,8 @@ def softmax(x, dim):
 
 def log_softmax(x, dim):
     x, axis = _prepare("log_softmax", x, dim)
+    if x.numel() == 0:
+        return x.clone()
     if x.ndim == 0:
         x = x.reshape(1)
         return LogSoftmax.apply(x, 0).reshape(())
