@@ -18,6 +18,7 @@ after CASE_BUDGET_S once it has 3, so a full run stays within a few minutes.
 import argparse
 import gc
 import math
+import os
 import statistics
 import sys
 import time
@@ -65,6 +66,7 @@ class Side:
         self.tensors = [self._tensor(a, backward and a.dtype.kind == "f") for a in arrays]
         self.leaves = [t for t in self.tensors if t.requires_grad]
         self.upstream = None
+        self.checked = None     # what the first call computed, in float64 (first_call)
 
     def _tensor(self, array, requires_grad):
         # A private copy: the two libraries never share a buffer.
@@ -237,6 +239,7 @@ def main(argv=None, cases=None):
           + f"; {settings['repeats']} rounds max" + (" (quick)" if args.quick else ""),
           file=sys.stderr)
 
+    load_before = os.getloadavg()
     rows, started = [], time.perf_counter()
     for case in selected:
         print(f"  {case.name} ...", file=sys.stderr, flush=True)
@@ -248,17 +251,21 @@ def main(argv=None, cases=None):
                          "direction": case.direction,
                          "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"})
     total_s = time.perf_counter() - started
+    load_after = os.getloadavg()
 
     table = format_table(rows)
     print(table)
-    print(f"\nbackend {backend}, {args.threads} thread(s), total {total_s:.0f} s. "
-          f"ratio = torch ms / engine ms (> 1: engine faster).")
+    print(f"\nbackend {backend}, {args.threads} thread(s), total {total_s:.0f} s, "
+          f"load average {load_before[0]:.2f} before / {load_after[0]:.2f} after on "
+          f"{os.cpu_count()} CPUs. ratio = torch ms / engine ms (> 1: engine faster).")
     name = f"ops_{args.threads}t" + ("_partial" if partial else "")
     path = write_result(name, {
         "backend": backend, "runtime": runtime, "threads": args.threads,
         "threads_in_force": threads, "torch": torch.__version__, "numba": numba.__version__,
         "numpy": np.__version__, "quick": args.quick, "filter": args.filter,
-        "settings": settings, "total_s": total_s, "columns": list(COLUMNS), "cases": rows,
+        "settings": settings, "total_s": total_s, "cpus": os.cpu_count(),
+        "load_average_before": load_before, "load_average_after": load_after,
+        "columns": list(COLUMNS), "cases": rows,
     })
     print(f"wrote {path}", file=sys.stderr)
     failed = [r for r in rows if "error" in r]

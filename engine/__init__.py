@@ -32,6 +32,7 @@ from engine.ops.movement import (  # noqa: E402
 from engine.ops.reduce import (  # noqa: E402
     amax, amin, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var)
 from engine.ops.softmax import log_softmax, softmax  # noqa: E402
+from engine.serialization import load, save  # noqa: E402
 
 float = float32
 double = float64

@@ -22,9 +22,26 @@ import types
 
 from engine.errors import DeviceError
 
-# Device -> default backend module. `cuda` joins when the Triton backend lands.
+# Device -> default backend module. `cuda` is listed only where Triton can run: on a
+# machine with an NVIDIA GPU, or anywhere under TRITON_INTERPRET=1 (the interpreter
+# runs the same kernels on the CPU). Its table is built on first use, so importing
+# engine never imports torch or triton.
 DEFAULT_BACKENDS = {"cpu": "kernels.numba"}
 REFERENCE = "kernels.reference"
+LAZY_DEVICES = ("cuda",)
+
+
+def _triton_can_run():
+    import importlib.util
+    if importlib.util.find_spec("triton") is None or importlib.util.find_spec("torch") is None:
+        return False
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return True
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+if _triton_can_run():
+    DEFAULT_BACKENDS["cuda"] = "kernels.triton"
 
 _settings = {
     "cpu_backend": os.environ.get("ENGINE_BACKEND", "numba"),
@@ -78,7 +95,11 @@ def _build_table(module_name):
     for name in kernel_names(reference):
         fn = getattr(module, name, None)
         if fn is None:
-            fn = getattr(reference, name) if _settings["fallback"] else _unavailable(backend, name)
+            if _settings["fallback"]:
+                # A device backend says how to run a host kernel on its arrays.
+                fn = getattr(module, "borrow", lambda f: f)(getattr(reference, name))
+            else:
+                fn = _unavailable(backend, name)
         table[name] = _logged(backend, name, fn) if _settings["log"] else fn
     return types.SimpleNamespace(backend=backend, **table)
 
@@ -88,7 +109,8 @@ def _rebuild():
     for device, module_name in DEFAULT_BACKENDS.items():
         if device == "cpu" and _settings["cpu_backend"] == "reference":
             module_name = REFERENCE
-        _active[device] = _build_table(module_name)
+        if device not in LAZY_DEVICES:
+            _active[device] = _build_table(module_name)
 
 
 def kernels_for(device):
@@ -96,8 +118,17 @@ def kernels_for(device):
     try:
         return _active[device]
     except KeyError:
-        raise DeviceError(f"device {device!r} has no backend here (available: "
-                          f"{', '.join(sorted(_active))}). Hint: use device='cpu'") from None
+        pass
+    if device in DEFAULT_BACKENDS:           # a lazy device's first use: build its table
+        _active[device] = _build_table(DEFAULT_BACKENDS[device])
+        return _active[device]
+    hint = "use device='cpu'"
+    if device == "cuda":
+        hint = ("the cuda device needs Triton and torch with an NVIDIA GPU; without one, set "
+                "TRITON_INTERPRET=1 before importing engine to run the Triton kernels on the "
+                "CPU (slowly), or use device='cpu'")
+    raise DeviceError(f"device {device!r} has no backend here (available: "
+                      f"{', '.join(sorted(DEFAULT_BACKENDS))}). Hint: {hint}")
 
 
 @contextlib.contextmanager

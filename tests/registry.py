@@ -1241,4 +1241,10 @@ _class_loss("nll_loss")
 _class_loss("cross_entropy")
 
 
+import registry_activations  # noqa: E402,F401  (F.leaky_relu, F.gelu, ...: nn's activations)
+import registry_norm_loss  # noqa: E402,F401  (fused losses, norms, dropout, embedding)
+import registry_conv  # noqa: E402,F401  (conv1d, conv2d, max/avg/adaptive pooling)
+import registry_rnn_attention  # noqa: E402,F401  (lstm/rnn cells, attention)
+
+
 BY_NAME = {op.name: op for op in OPS}

@@ -1,4 +1,4 @@
-"""Containers: Sequential (a pipeline) and ModuleList (a registered list).
+"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (registered collections).
 
 Children are registered under their position ("0", "1", ...), so parameter names
 and state_dict keys read `0.weight`, `2.bias` — the same keys as torch.
@@ -93,3 +93,57 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
+
+
+class ModuleDict(Module):
+    """An ordered dict of name -> module whose parameters the parent sees (keys become
+    the state_dict prefixes). Like ModuleList it has no forward."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def pop(self, key):
+        module = self._modules[key]
+        del self._modules[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add (name, module) pairs from a mapping or an iterable of pairs, in order."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update: expected (name, module) pairs, got "
+                                f"{type(pair).__name__}")
+            self[pair[0]] = pair[1]

@@ -26,6 +26,25 @@ from kernels.numba.reduce import (
     amax, amin, argmax, argmin, logsumexp, prod, sum, sum_to_shape)
 from kernels.numba.softmax import (
     log_softmax, log_softmax_backward, softmax, softmax_backward)
+# convolution and pooling
+from kernels.numba.conv import (
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
+from kernels.numba.pool import (
+    adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
+    avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)
+# losses, normalization, dropout, embedding
+from kernels.numba.dropout import dropout
+from kernels.numba.embedding import embedding, embedding_backward
+from kernels.numba.loss import (
+    binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward, cross_entropy, cross_entropy_backward,
+    nll_loss, nll_loss_backward)
+from kernels.numba.norm import (
+    batch_norm, batch_norm_backward, layer_norm, layer_norm_backward)
+# recurrent cells and attention
+from kernels.numba.attention import attention_backward, attention_forward
+from kernels.numba.rnn import (
+    lstm_cell_backward, lstm_cell_forward, rnn_cell_backward, rnn_cell_forward)
 
 __all__ = [
     # creation
@@ -44,4 +63,16 @@ __all__ = [
     "amax", "amin", "argmax", "argmin", "logsumexp", "prod", "sum", "sum_to_shape",
     # softmax family
     "log_softmax", "log_softmax_backward", "softmax", "softmax_backward",
+    # convolution and pooling
+    "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
+    "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward", "avg_pool2d_backward",
+    "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
+    # losses, normalization, dropout, embedding
+    "binary_cross_entropy", "binary_cross_entropy_backward", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward", "cross_entropy", "cross_entropy_backward",
+    "nll_loss", "nll_loss_backward", "batch_norm", "batch_norm_backward", "layer_norm",
+    "layer_norm_backward", "dropout", "embedding", "embedding_backward",
+    # recurrent cells and attention
+    "attention_backward", "attention_forward", "lstm_cell_backward", "lstm_cell_forward",
+    "rnn_cell_backward", "rnn_cell_forward",
 ]

@@ -42,6 +42,9 @@ import numba
 import numpy as np
 from numba import prange
 
+from kernels.numba._launch import kernel, launch
+from kernels.numba.movement import contiguous_copy
+
 _ndarray = np.ndarray
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
@@ -51,7 +54,7 @@ _PANEL_N = 64                 # columns of B per inner tile
 _PARALLEL_MACS = 64 ** 3      # B·M·N·K below which kernel2 runs alone
 
 
-@numba.njit(cache=True)
+@kernel()
 def matmul_kernel1(a, b, out):
     """Rung 1: the triple loop. a (Ba, M, K), b (Bb, K, N), any strides; Ba, Bb are B or 1."""
     for p in range(out.shape[0]):
@@ -166,6 +169,13 @@ def matmul_kernel3(a, bt, out):
             _matmul_tile(ap, bp, cp, i_lo, i_hi, j_lo, min(j_lo + _PANEL_N, N))
 
 
+def _pack(x, dtype):
+    """x as a C-contiguous array of dtype: itself if it is one, else a (tiled) copy."""
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    return x if x.flags.c_contiguous else contiguous_copy(x)
+
+
 def _batch_once(x):
     """A broadcast batch (stride 0) as a batch of one: read once, never copied B times."""
     return x[:1] if x.shape[0] > 1 and x.strides[0] == 0 else x
@@ -183,11 +193,12 @@ def _matmul3(a, b):
     result = np.result_type(a, b)
     out = np.empty((max(Ba, Bb), M, N), dtype=result)
     if result.kind != "f":
-        matmul_kernel1(a, b, out)
+        # One compiled version per result dtype, not per pair of input dtypes.
+        launch(matmul_kernel1, a.astype(result, copy=False), b.astype(result, copy=False), out)
         return out
     work = _F32 if result == _F16 else result
-    a = np.ascontiguousarray(_batch_once(a), dtype=work)
-    bt = np.ascontiguousarray(_batch_once(b).transpose(0, 2, 1), dtype=work)
+    a = _pack(_batch_once(a), work)
+    bt = _pack(_batch_once(b).transpose(0, 2, 1), work)
     if work != result:
         out = np.empty(out.shape, dtype=work)
     if out.shape[0] * M * N * K < _PARALLEL_MACS:

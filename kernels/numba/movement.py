@@ -8,6 +8,8 @@ The kernels, as plain loops (shapes in the docstrings below):
 - `copy_forward_kernel(dst, src)`: dst[i] = src[i] over one shape, any strides (src may
   be a stride-0 broadcast view). It is the whole of contiguous_copy and copy_into, and
   writes each piece of cat and the interior of pad. Traffic: read n, write n.
+  `transpose_copy_forward_kernel` is the same copy in 16×16 tiles, for a src whose
+  unit stride is not along the last axis (x.T.contiguous(), matmul's packing of B^T).
 - `fill_forward_kernel(dst, value)`: dst[i] = value (fill, the border of pad). Write n.
 - `gather_rows_forward_kernel(src, rows, out)`: out[i, :] = src[rows[i], :], the
   embedding lookup / `x[idx]` shape of advanced indexing. Read and write m rows.
@@ -17,10 +19,11 @@ The kernels, as plain loops (shapes in the docstrings below):
   repeated indices accumulate (np.add.at); not parallel, since two threads could add
   to the same row.
 
-N-d arrays are walked as rows: `np.ndindex` over all axes but the last, then a plain
-loop along the last axis. Numba compiles one version per (dtype, ndim, layout), so
-any rank, any strides (negative, zero) work; when both arrays are C-contiguous they
-are flattened first, for one long inner loop and fewer compiled versions.
+Layout: adjacent axes that every operand can merge are merged, size-1 axes dropped,
+and what is left (at most 3 axes for nearly any view; more are walked here, 3 at a
+time) is viewed as (a, b, n): the kernels loop over a and b, then along n. So one
+compiled version per element width serves every rank and stride pattern (negative,
+zero); a C-contiguous copy is a single row of n elements.
 
 Advanced indexing has many rules (bool masks, mixed slices and arrays, where the
 broadcast index dimensions go); rather than re-implement them, the general path lets
@@ -29,7 +32,8 @@ input's shape, O(n_k) memory), which yields exactly the reference's result shape
 errors; `np.ravel_multi_index` turns those into flat indices, and the kernel gathers.
 Integer-array keys on leading axes (embeddings, `x[arange(B), labels]`) skip the grids.
 
-float16, which Numba cannot load, moves as its uint16 bit pattern (copies are exact);
+Moves are bitwise (float16, which Numba cannot load, moves as uint16); a copy between
+dtypes (cat of float32 and int32, copy_into with a cast) is numpy's astype first.
 index_add accumulates float16 in float32 and rounds once at the end.
 """
 import math
@@ -37,37 +41,78 @@ import math
 import numba
 import numpy as np
 
+from kernels.numba._launch import kernel, launch
 from kernels.reference.movement import expand, permute, reshape, slice  # noqa: F401  (views)
 
 _ndarray = np.ndarray
 _F16 = np.dtype(np.float16)
-_U16 = np.dtype(np.uint16)
 _F32 = np.dtype(np.float32)
+_UINTS = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32),
+          8: np.dtype(np.uint64)}
 
 
 # ---- kernels ------------------------------------------------------------------------
+# Moves are bitwise, so they run on unsigned integers of the element's width: one
+# compiled version serves float32, int32 and uint32 alike (and float16, which Numba
+# cannot load, moves as uint16). Each is compiled once per width (see _launch.py);
+# where a loop vectorizes only at unit stride, the stride is checked at run time.
 @numba.njit(cache=True)
+def _copy_row(d, s):
+    for j in range(d.shape[0]):
+        d[j] = s[j]
+
+
+@kernel()
 def copy_forward_kernel(dst, src):
-    """dst[...] = src; same shape, ndim >= 1, any strides; casts as numpy's unsafe cast."""
-    n = dst.shape[-1]
-    for index in np.ndindex(dst.shape[:-1]):
-        d = dst[index]
-        s = src[index]
-        for j in range(n):
-            d[j] = s[j]
+    """dst[...] = src; dst, src (a, b, n) of one shape, any strides (src may be stride 0)."""
+    for i in range(dst.shape[0]):
+        for k in range(dst.shape[1]):
+            d = dst[i, k]
+            s = src[i, k]
+            if d.strides[0] == d.itemsize and s.strides[0] == s.itemsize:
+                _copy_row(np.ascontiguousarray(d), np.ascontiguousarray(s))
+            else:
+                _copy_row(d, s)
 
 
-@numba.njit(cache=True)
+_TILE = 16
+
+
+@kernel()
+def transpose_copy_forward_kernel(dst, src):
+    """copy_forward_kernel for a src read along its middle axis (a transposed view).
+
+    Row by row, every dst row would read a strided column of src, one cache line per
+    element; in 16×16 tiles each line read is used 16 times while both tiles sit in L1
+    (1024² float32: ~1.1 ms, np.ascontiguousarray of the transposed view ~4.3 ms).
+    """
+    for i in range(dst.shape[0]):
+        d2 = dst[i]
+        s2 = src[i]
+        for k0 in range(0, d2.shape[0], _TILE):
+            k1 = min(k0 + _TILE, d2.shape[0])
+            for j0 in range(0, d2.shape[1], _TILE):
+                j1 = min(j0 + _TILE, d2.shape[1])
+                for k in range(k1 - k0):
+                    d = d2[k0 + k, j0:j1]
+                    s = s2[k0 + k, j0:j1]
+                    for j in range(j1 - j0):
+                        d[j] = s[j]
+
+
+@kernel()
 def fill_forward_kernel(dst, value):
-    """dst[...] = value; ndim >= 1, any strides."""
-    n = dst.shape[-1]
-    for index in np.ndindex(dst.shape[:-1]):
-        d = dst[index]
-        for j in range(n):
-            d[j] = value
+    """dst[...] = value; dst (a, b, n), any strides."""
+    for i in range(dst.shape[0]):
+        for k in range(dst.shape[1]):
+            d = dst[i, k]
+            if d.strides[0] == d.itemsize:
+                np.ascontiguousarray(d)[:] = value
+            else:
+                d[:] = value
 
 
-@numba.njit(cache=True)
+@kernel()
 def gather_rows_forward_kernel(src, rows, out):
     """out[i, :] = src[rows[i], :]; src (n, d), rows (m,), out (m, d).
 
@@ -75,7 +120,6 @@ def gather_rows_forward_kernel(src, rows, out):
     range (nothing after it is written), or -1.
     """
     n = src.shape[0]
-    d = src.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
         if r < 0:
@@ -84,12 +128,14 @@ def gather_rows_forward_kernel(src, rows, out):
             return i
         s = src[r]
         o = out[i]
-        for j in range(d):
-            o[j] = s[j]
+        if s.strides[0] == s.itemsize and o.strides[0] == o.itemsize:
+            _copy_row(np.ascontiguousarray(o), np.ascontiguousarray(s))
+        else:
+            _copy_row(o, s)
     return -1
 
 
-@numba.njit(cache=True)
+@kernel()
 def gather_forward_kernel(src, flat, out):
     """out[i] = src[flat[i]]; src, flat, out 1-D, flat already checked and in range."""
     for i in range(flat.shape[0]):
@@ -97,13 +143,18 @@ def gather_forward_kernel(src, flat, out):
 
 
 @numba.njit(cache=True)
+def _add_row(o, g):
+    for j in range(o.shape[0]):
+        o[j] += g[j]
+
+
+@kernel()
 def index_add_rows_forward_kernel(out, rows, grad):
     """out[rows[i], :] += grad[i, :]; out (n, d), rows (m,), grad (m, d).
 
     Returns the position of the first row out of range (rows before it are added), or -1.
     """
     n = out.shape[0]
-    d = out.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
         if r < 0:
@@ -112,12 +163,14 @@ def index_add_rows_forward_kernel(out, rows, grad):
             return i
         o = out[r]
         g = grad[i]
-        for j in range(d):
-            o[j] += g[j]
+        if o.strides[0] == o.itemsize and g.strides[0] == g.itemsize:
+            _add_row(np.ascontiguousarray(o), np.ascontiguousarray(g))
+        else:
+            _add_row(o, g)
     return -1
 
 
-@numba.njit(cache=True)
+@kernel()
 def index_add_forward_kernel(out, flat, grad):
     """out[flat[i]] += grad[i]; all 1-D, flat already checked and in range."""
     for i in range(flat.shape[0]):
@@ -126,19 +179,53 @@ def index_add_forward_kernel(out, flat, grad):
 
 # ---- helpers ------------------------------------------------------------------------
 def _bits(a):
-    """float16 as its uint16 bit pattern (Numba has no float16); other dtypes as they are."""
-    return a.view(_U16) if a.dtype == _F16 else a
+    """The same memory as unsigned integers of the element's width (what moves are)."""
+    return a.view(_UINTS[a.itemsize]) if a.itemsize in _UINTS else a
+
+
+def _merged(shape, *strides):
+    """shape with adjacent axes merged wherever every array's strides allow it, and
+    size-1 axes dropped: the fewest axes that walk all the arrays in the same order."""
+    out_shape, out_strides = [], [[] for _ in strides]
+    for k, n in enumerate(shape):
+        if n == 1:
+            continue
+        if out_shape and all(st[-1] == s[k] * n for st, s in zip(out_strides, strides)):
+            out_shape[-1] *= n
+            for st, s in zip(out_strides, strides):
+                st[-1] = s[k]
+        else:
+            out_shape.append(n)
+            for st, s in zip(out_strides, strides):
+                st.append(s[k])
+    return out_shape
+
+
+def _as3d(arrays, shape):
+    """Views of `arrays` (all of one shape) as (a, b, n): the kernels' one ndim."""
+    return [np.reshape(a, shape, copy=False) for a in arrays]
 
 
 def _copy(dst, src):
     """dst[...] = src for arrays of one shape (src may be a broadcast view), any strides."""
     if dst.size == 0:
         return
-    if src.dtype != dst.dtype and (src.dtype == _F16 or dst.dtype == _F16):
-        src = src.astype(dst.dtype)            # numpy converts to and from half
+    if src.dtype != dst.dtype:
+        src = src.astype(dst.dtype)            # numpy's cast, then a bitwise move
     if dst.flags.c_contiguous and src.flags.c_contiguous:   # 0-d included
-        dst, src = dst.reshape(-1), src.reshape(-1)
-    copy_forward_kernel(_bits(dst), _bits(src))
+        shape = [dst.size]
+    else:
+        shape = _merged(dst.shape, dst.strides, src.strides)
+    if len(shape) > 3:                         # rare: walk the leading axes here
+        for index in np.ndindex(dst.shape[:dst.ndim - 3]):
+            _copy(dst[index], src[index])
+        return
+    shape = (1,) * (3 - len(shape)) + tuple(shape)
+    dst3, src3 = _as3d((dst, src), shape)
+    itemsize = src.itemsize
+    transposed = src3.strides[2] != itemsize and abs(src3.strides[1]) == itemsize
+    launch(transpose_copy_forward_kernel if transposed else copy_forward_kernel,
+           _bits(dst3), _bits(src3))
 
 
 def _fill(dst, value):
@@ -146,11 +233,15 @@ def _fill(dst, value):
     if dst.size == 0:
         return
     value = dst.dtype.type(value)
-    if dst.flags.c_contiguous:
-        dst = dst.reshape(-1)
-    if dst.dtype == _F16:
-        dst, value = dst.view(_U16), value.view(_U16)
-    fill_forward_kernel(dst, value)
+    shape = [dst.size] if dst.flags.c_contiguous else _merged(dst.shape, dst.strides)
+    if len(shape) > 3:
+        for index in np.ndindex(dst.shape[:dst.ndim - 3]):
+            _fill(dst[index], value)
+        return
+    (dst3,) = _as3d((dst,), (1,) * (3 - len(shape)) + tuple(shape))
+    if dst.itemsize in _UINTS:
+        value = value.view(_UINTS[dst.itemsize])
+    launch(fill_forward_kernel, _bits(dst3), value)
 
 
 def _writable(dst, op):
@@ -292,7 +383,7 @@ def gather(x, key):
         d = math.prod(inner)
         src = x.reshape(math.prod(x.shape[:lead]), d)    # a copy only if x is not viewable
         out = np.empty((rows.shape[0], d), dtype=x.dtype)
-        bad = gather_rows_forward_kernel(_bits(src), rows, _bits(out))
+        bad = launch(gather_rows_forward_kernel, _bits(src), rows, _bits(out))
         if bad >= 0:
             _raise_row_error(rows, bad, src.shape[0])
         return out.reshape(index_shape + inner)
@@ -301,7 +392,7 @@ def gather(x, key):
     flat = np.ravel_multi_index(grids, x.shape).reshape(-1)
     src = x.reshape(-1)                    # a view when x is contiguous, else a copy
     out = np.empty(flat.shape[0], dtype=x.dtype)
-    gather_forward_kernel(_bits(src), flat, _bits(out))
+    launch(gather_forward_kernel, _bits(src), flat, _bits(out))
     return out.reshape(shape)
 
 
@@ -312,7 +403,9 @@ def index_add(shape, key, grad):
     """
     shape = tuple(shape)
     dtype = grad.dtype
-    work = _F32 if dtype == _F16 else dtype    # float16 accumulates in float32
+    # float16 accumulates in float32; bools and narrower ints in int64, cast back at the
+    # end (for bool: "any", np.add.at's logical or), one compiled version fewer each.
+    work = _F32 if dtype == _F16 else np.dtype(np.int64) if dtype.kind in "bi" else dtype
     grad = np.asarray(grad, dtype=work)
     out = np.zeros(shape, dtype=work)
     if not shape:                              # 0-d: () / Ellipsis / None / bool keys
@@ -325,14 +418,14 @@ def index_add(shape, key, grad):
         d = math.prod(inner)
         grad2 = np.broadcast_to(grad, index_shape + inner).reshape(rows.shape[0], d)
         out2 = out.reshape(math.prod(shape[:lead]), d)
-        bad = index_add_rows_forward_kernel(out2, rows, grad2)
+        bad = launch(index_add_rows_forward_kernel, out2, rows, grad2)
         if bad >= 0:
             _raise_row_error(rows, bad, out2.shape[0])
     else:
         grids = _index_grids(shape, key)
         flat = np.ravel_multi_index(grids, shape).reshape(-1)
         values = np.broadcast_to(grad, grids[0].shape).reshape(-1)
-        index_add_forward_kernel(out.reshape(-1), flat, values)
+        launch(index_add_forward_kernel, out.reshape(-1), flat, values)
     return out.astype(dtype, copy=False)
 
 

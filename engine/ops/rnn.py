@@ -1,0 +1,244 @@
+"""Fused recurrent cells, one time step: lstm_cell, rnn_tanh_cell, rnn_relu_cell.
+
+torch's math, gate order (i, f, g, o) and weight layouts (w_ih (G·H, in), w_hh (G·H, H),
+biases (G·H,)), so the weights of a torch nn.LSTMCell / nn.RNNCell load unchanged.
+Each step is one forward kernel (the gate GEMM and the pointwise tail fused) and one
+backward kernel family (kernels/*/rnn.py), instead of the ~15 ops and graph nodes of
+the same cell written with public ops.
+
+Two outputs, one differentiable output per Function. The LSTM cell returns h' and c',
+and both carry gradient (h' feeds the next layer and the next step, c' the next step).
+The runtime's Function has a single differentiable output (a tuple return is "first
+differentiable + extras without grad"), so `LSTMCell` returns them packed, one (B, 2H)
+array [h', c'], and h', c' are two column slices of it (`_Columns`, views: no copy).
+Each slice's backward puts its gradient into zeros of (B, 2H); the walk adds the two,
+and LSTMCell's backward reads dh' and dc' as the two halves. The alternatives were
+worse: two Functions computing the cell twice, or c' as a gradient-less extra (wrong
+for anything that backpropagates through time). The cost is two (B, 2H) buffers and
+an add per step, ~1% of the step's GEMMs at B=64, H=256.
+"""
+from engine.autograd import Function
+from engine.errors import DTypeError, ShapeError, op_error
+from engine.ops import _operands as ops
+
+
+class LSTMCell(Function):
+    """(x, h, c, w_ih, w_hh, b_ih, b_hh) -> [h', c'] (B, 2H); saves the activations."""
+
+    @staticmethod
+    def forward(ctx, x, h, c, w_ih, w_hh, b_ih, b_hh):
+        hc, acts = ctx.kernels.lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh)
+        ctx.save_for_backward(x, h, c, w_ih, w_hh, acts)
+        return hc
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, h, c, w_ih, w_hh, acts = ctx.saved_tensors
+        p = ctx.parents           # None where an input needs no gradient: skip its GEMM
+        needs = (p[0] is not None, p[1] is not None, p[2] is not None, p[3] is not None,
+                 p[4] is not None, p[5] is not None or p[6] is not None)
+        dx, dh, dc, dw_ih, dw_hh, db = ctx.kernels.lstm_cell_backward(
+            grad, c, acts, x, h, w_ih, w_hh, needs)
+        return dx, dh, dc, dw_ih, dw_hh, db, db
+
+
+class RNNCell(Function):
+    """(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity) -> h' (B, H); saves h'."""
+
+    @staticmethod
+    def forward(ctx, x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity):
+        out = ctx.kernels.rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        ctx.save_for_backward(out, x, h, w_ih, w_hh)
+        ctx.nonlinearity = nonlinearity
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out, x, h, w_ih, w_hh = ctx.saved_tensors
+        p = ctx.parents
+        needs = (p[0] is not None, p[1] is not None, p[2] is not None, p[3] is not None,
+                 p[4] is not None or p[5] is not None)
+        dx, dh, dw_ih, dw_hh, db = ctx.kernels.rnn_cell_backward(
+            grad, out, x, h, w_ih, w_hh, ctx.nonlinearity, needs)
+        return dx, dh, dw_ih, dw_hh, db, db, None
+
+
+class _Columns(Function):
+    """packed[:, lo:hi] as a view; backward: the gradient placed in zeros of packed's shape."""
+
+    @staticmethod
+    def forward(ctx, packed, lo, hi):
+        ctx.meta = (packed.shape, packed.dtype, lo, hi)
+        return ctx.kernels.slice(packed, (slice(None), slice(lo, hi)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype, lo, hi = ctx.meta
+        k = ctx.kernels
+        out = k.full(shape, 0, dtype)
+        k.copy_into(k.slice(out, (slice(None), slice(lo, hi))), grad)
+        return out, None, None
+
+
+class _StepGradients:
+    """The gradient of a sequence split into steps, filled in place by the steps."""
+
+    def __init__(self):
+        self.buffer = None
+
+
+class _Unbind(Function):
+    """seq -> a 0-d token that every step depends on (a graph edge, no data).
+
+    Backward runs after every reached step's (the walk waits for all consumers): it
+    returns the buffer the steps wrote their gradients into, zeros where a step got
+    none, and forgets it, so that a retained graph's next backward starts from zeros."""
+
+    @staticmethod
+    def forward(ctx, seq, grads):
+        ctx.grads, ctx.meta = grads, (seq.shape, seq.dtype)
+        return ctx.kernels.full((), 0, seq.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.meta
+        buffer = ctx.grads.buffer
+        ctx.grads.buffer = None
+        return (ctx.kernels.full(shape, 0, dtype) if buffer is None else buffer), None
+
+
+class _Step(Function):
+    """seq[key] (a view) for one step; backward copies the step's gradient into the
+    shared buffer and sends the token a 0-d zero."""
+
+    @staticmethod
+    def forward(ctx, token, seq, key, grads):
+        ctx.grads, ctx.key, ctx.meta = grads, key, (seq.shape, seq.dtype)
+        return ctx.kernels.slice(seq, key)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, dtype = ctx.meta
+        k = ctx.kernels
+        if ctx.grads.buffer is None:
+            ctx.grads.buffer = k.full(shape, 0, dtype)
+        k.copy_into(k.slice(ctx.grads.buffer, ctx.key), grad)
+        return k.full((), 0, dtype), None, None, None
+
+
+def unbind_steps(seq, dim=0):
+    """seq split along `dim` into its steps, seq.select(dim, t) for every t, as a tuple.
+
+    Same values as `seq.unbind(dim)` / `[seq[t] for t in range(T)]`, a different cost:
+    T indexings seq[t] each backpropagate a zero-filled gradient of seq's full shape,
+    which the walk then adds up, O(T²) work in all (for an LSTM's gates, (T, B, 4H),
+    ~0.5 s at T=100, B=64, H=256); here the T step gradients are copied into one
+    buffer, O(T). The runtime has one differentiable output per Function, so the steps
+    are separate nodes tied to one upstream node through a 0-d token tensor: each
+    step's backward sends the token a 0-d zero and writes its real gradient into the
+    shared buffer, which the upstream node returns as seq's gradient.
+    """
+    ops.require_tensor("unbind_steps", seq)
+    axis = ops.normalize_dim("unbind_steps", dim, seq.ndim, seq)
+    grads = _StepGradients()
+    token = _Unbind.apply(seq, grads)
+    lead = (slice(None),) * axis
+    return tuple(_Step.apply(token, seq.data, lead + (t,), grads)
+                 for t in range(seq.shape[axis]))
+
+
+# ---- checks ------------------------------------------------------------------------------------
+def _check(op, gates, x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """Shapes and dtypes of one cell step; c is None for the RNN cells."""
+    ops.require_tensor(op, x)
+    ops.require_tensor(op, h, "hx")
+    if c is not None:
+        ops.require_tensor(op, c, "cx")
+    if w_ih is not None:
+        ops.require_tensor(op, w_ih, "w_ih")
+    ops.require_tensor(op, w_hh, "w_hh")
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is not None:
+            ops.require_tensor(op, b, name)
+    states = (h,) if c is None else (h, c)
+    operands = (x,) + states + tuple(t for t in (w_ih, w_hh, b_ih, b_hh) if t is not None)
+    dtype = x.data.dtype
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        raise op_error(DTypeError, op, operands, "input must be float32 or float64",
+                       "convert the tensors with .float() or .double()")
+    if any(t.data.dtype != dtype for t in operands):
+        raise op_error(DTypeError, op, operands, "input, states, weights and biases have "
+                       "different dtypes", "convert them all with .float() or .double()")
+    if x.ndim != 2:
+        raise op_error(ShapeError, op, operands, "input must be 2-D (batch, input_size)",
+                       "add a batch dim with x.unsqueeze(0)")
+    B, n_in = x.shape
+    if h.ndim != 2 or h.shape[0] != B:
+        raise op_error(ShapeError, op, operands, f"hidden state must be 2-D (batch={B}, "
+                       f"hidden_size)", "give one state row per input row")
+    H = h.shape[1]
+    if c is not None and tuple(c.shape) != (B, H):
+        raise op_error(ShapeError, op, operands, f"cell state must have the hidden state's "
+                       f"shape {(B, H)}", "pass (h, c) from the previous step or zeros")
+    if w_ih is None and n_in != gates * H:
+        raise op_error(ShapeError, op, operands, f"without w_ih the input must be the input "
+                       f"projection x w_ihᵀ, of shape (batch, {gates * H})",
+                       "pass w_ih, or project the input with F.linear(x, w_ih) first")
+    if w_ih is not None and tuple(w_ih.shape) != (gates * H, n_in):
+        raise op_error(ShapeError, op, operands, f"w_ih must have shape {(gates * H, n_in)} "
+                       f"({gates}·hidden_size, input_size)", "use torch's layout: "
+                       "weight_ih of shape (gates·hidden_size, input_size)")
+    if tuple(w_hh.shape) != (gates * H, H):
+        raise op_error(ShapeError, op, operands, f"w_hh must have shape {(gates * H, H)} "
+                       f"({gates}·hidden_size, hidden_size)", "use torch's layout: "
+                       "weight_hh of shape (gates·hidden_size, hidden_size)")
+    for b in (b_ih, b_hh):
+        if b is not None and tuple(b.shape) != (gates * H,):
+            raise op_error(ShapeError, op, operands, f"biases must have shape "
+                           f"({gates * H},)", "one bias per gate row of the weights")
+    return H
+
+
+# ---- public functions ------------------------------------------------------------------------------
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step: (h', c') from input (B, in) and hx = (h, c), both (B, H).
+
+    torch.lstm_cell's arguments and math: gates (i, f, g, o) = split(x w_ihᵀ + b_ih +
+    h w_hhᵀ + b_hh), c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c'). Both outputs are
+    differentiable (see the module docstring for how).
+
+    w_ih=None (an engine extension; torch requires w_ih): `input` is already the input
+    projection x w_ihᵀ (+ b_ih), shape (B, 4H). A layer computes it for all time steps at
+    once, F.linear(x (T·B, in), w_ih, b_ih), as torch's fused nn.LSTM does: one large
+    GEMM forward and two backward (dx, dw_ih) instead of T small ones, and no per-step
+    accumulation of dw_ih.
+    """
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"lstm_cell: hx must be a tuple (h, c) of two tensors, got "
+                        f"{type(hx).__name__}. Hint: pass (h, c), e.g. zeros of shape "
+                        f"(batch, hidden_size) for the first step")
+    h, c = hx
+    H = _check("lstm_cell", 4, input, h, c, w_ih, w_hh, b_ih, b_hh)
+    hc = LSTMCell.apply(input, h, c, w_ih, w_hh, b_ih, b_hh)
+    return _Columns.apply(hc, 0, H), _Columns.apply(hc, H, 2 * H)
+
+
+def _rnn_cell(op, nonlinearity, input, hx, w_ih, w_hh, b_ih, b_hh):
+    _check(op, 1, input, hx, None, w_ih, w_hh, b_ih, b_hh)
+    return RNNCell.apply(input, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+
+
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step, h' = tanh(x w_ihᵀ + b_ih + h w_hhᵀ + b_hh) (torch.rnn_tanh_cell).
+
+    input (B, in), hx (B, H), w_ih (H, in), w_hh (H, H), biases (H,). w_ih=None: input is
+    already x w_ihᵀ (B, H), as in lstm_cell.
+    """
+    return _rnn_cell("rnn_tanh_cell", "tanh", input, hx, w_ih, w_hh, b_ih, b_hh)
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One Elman RNN step, h' = relu(x w_ihᵀ + b_ih + h w_hhᵀ + b_hh) (torch.rnn_relu_cell);
+    arguments as rnn_tanh_cell."""
+    return _rnn_cell("rnn_relu_cell", "relu", input, hx, w_ih, w_hh, b_ih, b_hh)
+

@@ -1,0 +1,87 @@
+"""The Triton backend: the reference's table of kernels for the `cuda` device.
+
+Same names and signatures as `kernels.reference` (tests/test_backends.py checks it),
+same results (dtype, shape; floats within rounding; tests/triton/). Arrays are
+`DeviceBuffer`s (kernels/triton/buffer.py): device memory from torch's CUDA caching
+allocator, or host memory under the Triton interpreter (TRITON_INTERPRET=1), which
+runs these same kernels on the CPU so that CI tests them without a GPU.
+
+- creation: full/arange kernels; from_host/to_host copy across.
+- elementwise: one strided kernel per arity (unary, binary, where), the op a constexpr;
+  broadcasting by stride 0, any view without a copy.
+- matmul: tiled, grouped ordering, fp32 accumulation, autotuned on a GPU.
+- movement: views are stride arithmetic; copies, cat, pad, gather and index_add
+  (atomic adds) are kernels.
+- reduce: one row-reduction kernel (sum, prod, max, min, logsumexp) and one for
+  argmax/argmin, over the reduced axes permuted last.
+- softmax: one fused kernel per direction, two passes over each row (online max/sum).
+
+`borrow(fn)` adapts a reference kernel to device arrays (copy in, run numpy, copy
+out): what engine.dispatch uses under ENGINE_ALLOW_FALLBACK=1 for a kernel this table
+lacks. Never used unless asked for.
+"""
+import numpy as np
+
+from kernels.triton.buffer import check_device, is_buffer
+
+check_device()
+
+from kernels.triton.creation import arange, from_host, full, to_host  # noqa: E402
+from kernels.triton.elementwise import (  # noqa: E402
+    abs, add, astype, clamp, clamp_backward, cos, div, eq, exp, ge, gt, le, log, lt, maximum,
+    minimum, mul, ne, neg, pow, relu, relu_backward, rsqrt, rsqrt_backward, sigmoid,
+    sigmoid_backward, sign, sin, sqrt, sqrt_backward, sub, tanh, tanh_backward, where)
+from kernels.triton.matmul import matmul  # noqa: E402
+from kernels.triton.movement import (  # noqa: E402
+    cat, contiguous_copy, copy_into, expand, fill, gather, index_add, pad, permute, reshape,
+    slice)
+from kernels.triton.reduce import (  # noqa: E402
+    amax, amin, argmax, argmin, logsumexp, prod, sum, sum_to_shape)
+from kernels.triton.softmax import (  # noqa: E402
+    log_softmax, log_softmax_backward, softmax, softmax_backward)
+
+__all__ = [
+    # creation
+    "arange", "from_host", "full", "to_host",
+    # elementwise
+    "abs", "add", "astype", "clamp", "clamp_backward", "cos", "div", "eq", "exp", "ge", "gt",
+    "le", "log", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "relu",
+    "relu_backward", "rsqrt", "rsqrt_backward", "sigmoid", "sigmoid_backward", "sign", "sin",
+    "sqrt", "sqrt_backward", "sub", "tanh", "tanh_backward", "where",
+    # matmul
+    "matmul",
+    # movement
+    "cat", "contiguous_copy", "copy_into", "expand", "fill", "gather", "index_add", "pad",
+    "permute", "reshape", "slice",
+    # reductions
+    "amax", "amin", "argmax", "argmin", "logsumexp", "prod", "sum", "sum_to_shape",
+    # softmax family
+    "log_softmax", "log_softmax_backward", "softmax", "softmax_backward",
+]
+
+
+def _to_host(value):
+    if is_buffer(value):
+        return to_host(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_host(v) for v in value)
+    return value
+
+
+def _to_device(value):
+    if isinstance(value, np.ndarray):
+        return from_host(value)
+    if isinstance(value, np.generic):
+        return from_host(np.asarray(value))
+    if isinstance(value, tuple):
+        return tuple(_to_device(v) for v in value)
+    return value
+
+
+def borrow(fn):
+    """A reference (numpy) kernel run on copies of device arrays: the explicit fallback."""
+    def borrowed(*args, **kwargs):
+        out = fn(*[_to_host(a) for a in args], **{k: _to_host(v) for k, v in kwargs.items()})
+        return _to_device(out)
+    borrowed.__name__ = getattr(fn, "__name__", "borrowed")
+    return borrowed
