@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import platform
+import sys
 import time
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -11,9 +12,15 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 
 def pin_threads(n):
-    """Give numpy, numba and torch the same thread count (call before importing them)."""
+    """Give numpy, numba and torch the same thread count (call before importing them).
+
+    A library already imported keeps the pool it made; only its runtime setting
+    changes (Numba refuses a new NUMBA_NUM_THREADS once its threads exist).
+    """
     for var in THREAD_VARS:
-        os.environ[var] = str(n)
+        module = "numba" if var == "NUMBA_NUM_THREADS" else None
+        if module is None or module not in sys.modules:
+            os.environ[var] = str(n)
     import numba
     import torch
     torch.set_num_threads(n)

@@ -191,10 +191,12 @@ CASES += [
     Case("log_softmax(dim=1)", (M, N), inputs(randn(M, N)),
          lambda x: x.log_softmax(1), lambda x: x.log_softmax(1), bytes=2 * MN * F32),
     Case("layer_norm", (M, N), inputs(randn(M, N), randn(N), randn(N)),
-         lambda x, w, b: _EF.layer_norm(x, (N,), w, b), lambda x, w, b: _TF.layer_norm(x, (N,), w, b),
+         lambda x, w, b: _EF.layer_norm(x, (N,), w, b),
+         lambda x, w, b: _TF.layer_norm(x, (N,), w, b),
          bytes=2 * MN * F32),
     Case("layer_norm", (M, N), inputs(randn(M, N), randn(N), randn(N)),
-         lambda x, w, b: _EF.layer_norm(x, (N,), w, b), lambda x, w, b: _TF.layer_norm(x, (N,), w, b),
+         lambda x, w, b: _EF.layer_norm(x, (N,), w, b),
+         lambda x, w, b: _TF.layer_norm(x, (N,), w, b),
          bytes=5 * MN * F32, backward=True),
     Case("cross_entropy", (_CE_N, _CE_C), inputs(randn(_CE_N, _CE_C), row_indices(_CE_C, _CE_N)),
          lambda x, t: _EF.cross_entropy(x, t), lambda x, t: _TF.cross_entropy(x, t),
@@ -231,8 +233,7 @@ CASES += [
 # next to torch's nn.LSTM (torch.lstm, what nn.LSTM calls: one fused op) and a loop of
 # torch.lstm_cell (what nn.LSTMCell calls). Both loops split x with an unbind (torch's
 # x.unbind(0), the engine's unbind_steps): x[t] per step would cost O(T²) in either.
-# "hoisted": x w_ihᵀ + b_ih for all steps in one GEMM before the loop, and the cell
-# called with w_ih=None, as torch's nn.LSTM does inside. All return every step's h.
+# All return every step's h.
 LSTM_SIZES = (100, 64, 128, 256)            # T, B, input size, hidden size
 
 
@@ -253,14 +254,6 @@ def _engine_lstm(x, w_ih, w_hh, b_ih, b_hh):
     return _lstm_loop(eg, F.lstm_cell, unbind_steps(x), w_ih, w_hh, b_ih, b_hh)
 
 
-def _engine_lstm_hoisted(x, w_ih, w_hh, b_ih, b_hh):
-    import engine.nn.functional as F
-    from engine.ops.rnn import unbind_steps
-    T, B, I = x.shape
-    gates = F.linear(x.reshape(T * B, I), w_ih, b_ih).reshape(T, B, w_ih.shape[0])
-    return _lstm_loop(eg, F.lstm_cell, unbind_steps(gates), None, w_hh, None, b_hh)
-
-
 def _torch_lstm(x, w_ih, w_hh, b_ih, b_hh):
     zeros = torch.zeros(1, x.shape[1], w_hh.shape[1], dtype=x.dtype)
     return torch.lstm(x, (zeros, zeros), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, True, False,
@@ -279,10 +272,6 @@ def lstm_cases():
     flops = 3 * 2 * T * B * 4 * H * (I + H)    # gate GEMMs; backward: dx, dh, dW
     shape = f"T{T} B{B} I{I} H{H}"
     return [
-        Case("lstm: cell loop, hoisted vs nn.LSTM", shape, make, _engine_lstm_hoisted,
-             _torch_lstm, flops=flops, backward=True, max_repeats=5),
-        Case("lstm: cell loop, hoisted vs LSTMCell loop", shape, make, _engine_lstm_hoisted,
-             _torch_lstm_cells, flops=flops, backward=True, max_repeats=5),
         Case("lstm: cell loop vs nn.LSTM", shape, make, _engine_lstm, _torch_lstm,
              flops=flops, backward=True, max_repeats=5),
         Case("lstm: cell loop vs LSTMCell loop", shape, make, _engine_lstm, _torch_lstm_cells,

@@ -209,16 +209,30 @@ def _count_dependencies(roots):
     return deps
 
 
-def _accumulate_leaf(leaf, grad, kernels, captured):
+def _owns_alone(grad, handed):
+    """Whether `grad` may become a leaf's .grad without a copy.
+
+    Optimizers and users change .grad in place (zero_, add_), so it must share memory
+    with nothing else: a fresh, writable numpy array (not a view) that no other leaf
+    and no caller received. Backward functions return fresh arrays or views of their
+    upstream gradient, never a saved array, so "fresh" is "not a view". Skipping this
+    copy of the first gradient of every parameter saves a full pass over it.
+    """
+    return (type(grad) is np.ndarray and grad.base is None and grad.flags.writeable
+            and id(grad) not in handed)
+
+
+def _accumulate_leaf(leaf, grad, kernels, captured, handed):
     if captured is not None:
         if leaf in captured:
             previous = captured[leaf]
             captured[leaf] = grad if previous is None else kernels.add(previous, grad)
         return
     if leaf.grad is None:
-        # A copy: the same upstream array may reach several leaves, and optimizers
-        # update .grad in place.
-        leaf.grad = wrap(kernels.contiguous_copy(grad), leaf.device)
+        if not _owns_alone(grad, handed):
+            grad = kernels.contiguous_copy(grad)
+        handed.add(id(grad))
+        leaf.grad = wrap(grad, leaf.device)
     else:
         leaf.grad.data = kernels.add(leaf.grad.data, grad)
 
@@ -232,10 +246,11 @@ def run_backward(roots, root_grads, retain_graph, captured=None):
     """
     pending = {}
     root_nodes = []
+    handed = {id(g) for g in root_grads}    # the caller keeps these: never alias them
     for tensor, grad in zip(roots, root_grads):
         node = tensor.grad_fn
         if node is None:
-            _accumulate_leaf(tensor, grad, _kernels_for(tensor.device), captured)
+            _accumulate_leaf(tensor, grad, _kernels_for(tensor.device), captured, handed)
         elif node in pending:
             pending[node] = node.kernels.add(pending[node], grad)
         else:
@@ -264,7 +279,7 @@ def run_backward(roots, root_grads, retain_graph, captured=None):
             if g.shape != shapes[i]:
                 g = kernels.sum_to_shape(g, shapes[i])
             if not isinstance(parents[i], Node):
-                _accumulate_leaf(parents[i], g, kernels, captured)
+                _accumulate_leaf(parents[i], g, kernels, captured, handed)
                 continue
             parent = parents[i]
             if parent in pending:

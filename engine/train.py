@@ -32,7 +32,12 @@ __all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "evaluate",
 class History:
     """Per-epoch records: `history` maps a name ('loss', 'accuracy', 'val_loss',
     'val_accuracy', 'lr', 'epoch_time', 'samples_per_s') to a list with one value per
-    epoch; `epoch` lists the epoch numbers (0-based)."""
+    epoch; `epoch` lists the epoch numbers (0-based).
+
+    'loss' and 'accuracy' are averages over the epoch's batches (the model changing as
+    it goes); 'val_*' are measured after the epoch; 'lr' is the first param group's
+    rate at the end of the epoch's batches (before a per-epoch scheduler steps);
+    'epoch_time' covers the training batches only, not the validation."""
 
     def __init__(self):
         self.history = defaultdict(list)
@@ -240,6 +245,13 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         for batch, (inputs, targets) in enumerate(train_loader):
             output = model(inputs)
             loss = loss_fn(output, targets)
+            value = loss.item()
+            if not math.isfinite(value):         # before the step: keep the last good weights
+                if bar is not None:
+                    bar.close()
+                raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch}, "
+                                         f"batch {batch}. Hint: lower the learning rate, or "
+                                         f"clip gradients with clip_grad_norm=")
             objective = loss if regularization is None else loss + regularization(model)
             optimizer.zero_grad()
             objective.backward()
@@ -252,11 +264,6 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
                 scheduler.step()
 
             n = len(targets)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch}, "
-                                         f"batch {batch}. Hint: lower the learning rate, or "
-                                         f"clip gradients with clip_grad_norm=")
             seen += n
             loss_sum += value * n
             hits = _correct(output, targets)
@@ -331,6 +338,7 @@ def plot_history(history, path, title=None):
     global backend change). Returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     h = history.history if isinstance(history, History) else history
     epochs = np.arange(1, len(h["loss"]) + 1)
@@ -348,6 +356,7 @@ def plot_history(history, path, title=None):
                 ax.plot(epochs, h[key], marker="o", markersize=3,
                         label="validation" if key.startswith("val_") else "train")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         if label == "learning rate":
             ax.set_yscale("log")

@@ -155,9 +155,8 @@ def main(argv=None):
     for seed in range(args.seeds):
         for key, value in run(seed, name, data_sets, args).items():
             table.setdefault(key, []).append(value)
-    print(f"\n| model ({args.seeds} seed(s))                | test accuracy | "
-          f"per seed")
-    print("|----------------------------------------|---------------|----------")
+    print(f"\n| {f'model ({args.seeds} seed(s))':<38} | test accuracy | per seed")
+    print(f"|{'-' * 40}|{'-' * 15}|{'-' * 10}")
     for key, values in table.items():
         print(f"| {key:<38} | {np.mean(values):>13.2%} | "
               + " ".join(f"{v:.1%}" for v in values))

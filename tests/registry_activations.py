@@ -5,7 +5,6 @@ Samples keep away from the kink at 0 (`distinct`), except the `at_zero` ones, wh
 check torch's choice of subgradient there without finite differences.
 """
 import numpy as np
-import torch
 import torch.nn.functional as TF
 
 import engine as eg

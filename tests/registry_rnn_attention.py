@@ -5,8 +5,7 @@ torch.nn.functional.scaled_dot_product_attention.
 
 Cells: a batch of 1, of 0 and odd sizes; a hidden size of 33 (more than one 32-unit
 panel of the forward kernel, and not a multiple of its 4×4 blocks); transposed and
-strided weights and states; no bias, one bias; saturating gates; w_ih=None (the
-input already projected, as a layer hoisting x w_ihᵀ out of the time loop does).
+strided weights and states; no bias, one bias; saturating gates.
 
 Attention: lengths 1, 17, 113, 127, 129 (not multiples of the 64-row tiles, and more
 than one tile), head dims 16 to 128, Dv != D, causal with L = S, L < S and L > S,
@@ -45,10 +44,6 @@ def _lstm(id, inputs, **kw):
     return S(id, *inputs, **kw)
 
 
-def _hoisted(x, h, c, w_ih, w_hh, b_ih, b_hh):
-    return F.lstm_cell(F.linear(x, w_ih, b_ih), (h, c), None, w_hh, None, b_hh)
-
-
 _x, _h, _c, _wi, _wh, _bi, _bh = _lstm_inputs(5, 6, 7)
 register(Op("lstm_cell", _lstm_e, _lstm_t, [
     _lstm("tiny", _lstm_inputs(2, 2, 2)),
@@ -65,9 +60,6 @@ register(Op("lstm_cell", _lstm_e, _lstm_t, [
     S("only_b_ih", *_lstm_inputs(3, 4, 3)[:6],
       engine_fn=lambda x, h, c, wi, wh, bi: F.lstm_cell(x, (h, c), wi, wh, bi),
       torch_fn=lambda x, h, c, wi, wh, bi: torch.lstm_cell(x, (h, c), wi, wh, bi)),
-    S("hoisted_projection", *_lstm_inputs(3, 4, 5), engine_fn=_hoisted, torch_fn=_lstm_t),
-    S("tiny_hoisted_projection", *_lstm_inputs(1, 2, 2), engine_fn=_hoisted,
-      torch_fn=_lstm_t, **_CHECK),
 ], [
     bad("lstm_cell_hx_not_tuple", TypeError, "hx must be a tuple (h, c)",
         lambda: F.lstm_cell(t((2, 3)), t((2, 4)), t((16, 3)), t((16, 4)))),
@@ -98,9 +90,6 @@ register(Op("lstm_cell", _lstm_e, _lstm_t, [
         lambda: F.lstm_cell(t((2, 3), eg.int64), (t((2, 4)), t((2, 4))), t((16, 3)),
                             t((16, 4))),
         t((2, 3), eg.int64)),
-    bad("lstm_cell_projected_width", eg.ShapeError, "input projection x w_ihᵀ",
-        lambda: F.lstm_cell(t((2, 3)), (t((2, 4)), t((2, 4))), None, t((16, 4))),
-        t((2, 3)), t((16, 4))),
     bad("lstm_cell_not_tensor", TypeError, "must be a Tensor",
         lambda: F.lstm_cell([[1.0]], (t((1, 1)), t((1, 1))), t((4, 1)), t((4, 1)))),
 ], covers=("F.lstm_cell",)))
@@ -116,9 +105,6 @@ def _rnn_op(name, nonlinearity):
     fe, ft = getattr(F, name), getattr(torch, name)
     _x, _h, _wi, _wh, _bi, _bh = _rnn_inputs(4, 5, 6)
 
-    def hoisted(x, h, w_ih, w_hh, b_ih, b_hh):
-        return fe(F.linear(x, w_ih, b_ih), h, None, w_hh, None, b_hh)
-
     samples = [
         S("tiny", *_rnn_inputs(2, 2, 3)),
         S("no_bias", *_rnn_inputs(3, 4, 5, bias=False)),
@@ -126,7 +112,6 @@ def _rnn_op(name, nonlinearity):
         S("size1", *_rnn_inputs(1, 1, 1)),
         S("empty_batch", *_rnn_inputs(0, 2, 3)),
         S("transposed", transposed(_x), strided(_h), transposed(_wi), _wh, _bi, strided(_bh)),
-        S("hoisted_projection", *_rnn_inputs(3, 4, 5), engine_fn=hoisted, torch_fn=ft),
     ]
     if nonlinearity == "tanh":
         samples.append(S("saturating", *_rnn_inputs(3, 4, 3, scale=4.0), **_CHECK))

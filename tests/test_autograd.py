@@ -321,3 +321,26 @@ def test_non_contiguous_upstream_gradient():
     x = leaf(np.ones((3, 4)))
     (x.exp() * 2.0).backward(eg.from_numpy(g))
     close(x.grad, 2.0 * np.e * g)
+
+
+def test_leaf_grads_never_share_memory():
+    # add's backward hands the same array to both leaves; the runtime may keep one
+    # without a copy, never both, and never the caller's own gradient.
+    a = eg.randn(3, requires_grad=True)
+    b = eg.randn(3, requires_grad=True)
+    upstream = eg.randn(3)
+    (a + b).backward(upstream)
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(a.grad.numpy(), upstream.numpy())
+    with eg.no_grad():
+        a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), upstream.numpy())
+
+
+def test_leaf_grad_is_writable_after_a_broadcast_backward():
+    # expand's gradient arrives as a read-only view: the leaf gets its own copy.
+    x = eg.randn(1, 3, requires_grad=True)
+    x.expand(4, 3).sum().backward()
+    with eg.no_grad():
+        x.grad.mul_(2.0)
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 3), 8.0, np.float32))

@@ -115,6 +115,8 @@ def test_conv_table_matches_reference(conv_case, dtype):
           ref.conv2d_backward_input(grad, w, x.shape, *params), s_dx)
     close(nb.conv2d_backward_weight(grad, x, w.shape, *params),
           ref.conv2d_backward_weight(grad, x, w.shape, *params), s_dw)
+    close(nb.conv2d_backward_bias(grad), ref.conv2d_backward_bias(grad),
+          np.abs(grad).sum(axis=(0, 2, 3)).max(initial=0.0))
 
 
 def test_conv_table_takes_any_layout():

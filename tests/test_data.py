@@ -12,7 +12,7 @@ import engine.data as data
 from engine.data import datasets as datasets_module
 
 
-# ---- Dataset / DataLoader ------------------------------------------------------------------
+# ---- Dataset / DataLoader ----------------------------------------------------------------
 def make_dataset(n=10):
     x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
     y = np.arange(n, dtype=np.int64)

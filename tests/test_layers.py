@@ -3,8 +3,8 @@ keys and layouts): forward, then backward with a random upstream gradient — ou
 input gradients, parameter gradients and buffers in float64 at 1e-7. Plus nn.init,
 nn.utils, summary, ModuleDict and dropout statistics.
 
-Layers that wrap a functional op another part of the engine provides (conv, pooling,
-recurrent cells, attention) are skipped, with the reason, while that op is missing.
+MultiheadAttention runs two paths: need_weights=True computes the attention weights
+explicitly, need_weights=False calls F.scaled_dot_product_attention; both are tested.
 """
 import math
 
@@ -18,12 +18,6 @@ import engine.nn.functional as F
 import engine.optim as optim
 
 RTOL = ATOL = 1e-7
-
-
-def needs(*ops):
-    missing = [op for op in ops if not hasattr(F, op)]
-    return pytest.mark.skipif(bool(missing), reason=f"F.{', F.'.join(missing)} not in the "
-                              f"engine yet")
 
 
 def rand(*shape, seed=0):
@@ -109,7 +103,7 @@ def check_module(module, torch_module, *inputs, seed=0, **kwargs):
     return e_out, t_out
 
 
-# ---- activations ----------------------------------------------------------------------------
+# ---- activations -------------------------------------------------------------------------
 ACTIVATIONS = [
     ("LeakyReLU", (), (0.2,)),
     ("PReLU", (), ()),
@@ -152,7 +146,7 @@ def test_softmax_requires_dim():
         nn.Softmax()(eg.randn(2, 3))
 
 
-# ---- convolution and pooling -----------------------------------------------------------------
+# ---- convolution and pooling -------------------------------------------------------------
 CONV2D = [
     dict(),
     dict(stride=2, padding=1),
@@ -163,7 +157,6 @@ CONV2D = [
 ]
 
 
-@needs("conv2d")
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("kwargs", CONV2D, ids=str)
 def test_conv2d_matches_torch(kwargs):
@@ -171,7 +164,6 @@ def test_conv2d_matches_torch(kwargs):
                  rand(2, 4, 7, 6))
 
 
-@needs("conv2d")
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_conv2d_same_padding_even_kernel_and_unbatched():
     check_module(nn.Conv2d(2, 3, 4, padding="same"), torch.nn.Conv2d(2, 3, 4, padding="same"),
@@ -179,7 +171,6 @@ def test_conv2d_same_padding_even_kernel_and_unbatched():
     check_module(nn.Conv2d(2, 3, 3), torch.nn.Conv2d(2, 3, 3), rand(2, 5, 5))
 
 
-@needs("conv1d")
 @pytest.mark.parametrize("kwargs", [dict(), dict(stride=2, padding=2, dilation=2),
                                     dict(groups=3, bias=False), dict(padding="same")], ids=str)
 def test_conv1d_matches_torch(kwargs):
@@ -199,7 +190,6 @@ def test_conv_init_and_arguments():
         nn.Conv2d(3, 8, 3, stride=2, padding="same")
 
 
-@needs("max_pool2d")
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2,
                                                                padding=1)], ids=str)
 def test_max_pool2d_matches_torch(kwargs):
@@ -207,7 +197,6 @@ def test_max_pool2d_matches_torch(kwargs):
     check_module(nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), x)
 
 
-@needs("avg_pool2d")
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2,
                                                                padding=1),
                                     dict(kernel_size=3, stride=1, padding=1,
@@ -216,13 +205,12 @@ def test_avg_pool2d_matches_torch(kwargs):
     check_module(nn.AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs), rand(2, 3, 8, 7))
 
 
-@needs("adaptive_avg_pool2d")
 @pytest.mark.parametrize("size", [1, (3, 2), (4, 7)], ids=str)
 def test_adaptive_avg_pool2d_matches_torch(size):
     check_module(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), rand(2, 3, 8, 7))
 
 
-# ---- normalization ------------------------------------------------------------------------------
+# ---- normalization -----------------------------------------------------------------------
 @pytest.mark.parametrize("cls, shape", [("BatchNorm1d", (8, 5)), ("BatchNorm1d", (4, 5, 3)),
                                         ("BatchNorm2d", (4, 5, 3, 2))])
 @pytest.mark.parametrize("kwargs", [dict(), dict(momentum=None), dict(affine=False),
@@ -265,7 +253,7 @@ def test_layer_norm_matches_torch(shape, kwargs):
     check_module(ours, theirs, rand(2, 5, *shape))
 
 
-# ---- dropout --------------------------------------------------------------------------------------
+# ---- dropout -----------------------------------------------------------------------------
 def test_dropout_rate_scaling_and_eval_identity():
     layer = nn.Dropout(0.3)
     x = eg.ones(1_000_000)
@@ -288,7 +276,7 @@ def test_dropout_gradient_masks_like_the_forward():
     np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
 
 
-# ---- embedding ------------------------------------------------------------------------------------
+# ---- embedding ---------------------------------------------------------------------------
 @pytest.mark.parametrize("padding_idx", [None, 2])
 def test_embedding_matches_torch(padding_idx):
     ours = nn.Embedding(10, 4, padding_idx=padding_idx)
@@ -305,7 +293,7 @@ def test_embedding_from_pretrained_is_frozen():
     np.testing.assert_array_equal(layer(eg.tensor([4, 0])).numpy(), table.numpy()[[4, 0]])
 
 
-# ---- recurrent -------------------------------------------------------------------------------------
+# ---- recurrent ---------------------------------------------------------------------------
 def test_relu_rnn_matches_torch():
     """relu RNNs are composed from linear and relu: no fused cell needed."""
     check_module(nn.RNNCell(3, 5, nonlinearity="relu"),
@@ -314,13 +302,11 @@ def test_relu_rnn_matches_torch():
     check_module(nn.RNN(3, 4, **kwargs), torch.nn.RNN(3, 4, **kwargs), rand(2, 5, 3))
 
 
-@needs("rnn_tanh_cell")
 def test_rnn_cell_matches_torch():
     check_module(nn.RNNCell(3, 5), torch.nn.RNNCell(3, 5), rand(4, 3), rand(4, 5, seed=1))
     check_module(nn.RNNCell(3, 5, bias=False), torch.nn.RNNCell(3, 5, bias=False), rand(3))
 
 
-@needs("lstm_cell")
 def test_lstm_cell_matches_torch():
     check_module(nn.LSTMCell(3, 5), torch.nn.LSTMCell(3, 5), rand(4, 3),
                  (rand(4, 5, seed=1), rand(4, 5, seed=2)))
@@ -336,14 +322,12 @@ RNN_CONFIGS = [
 ]
 
 
-@needs("rnn_tanh_cell")
 @pytest.mark.parametrize("kwargs", RNN_CONFIGS, ids=str)
 def test_rnn_matches_torch(kwargs):
     x = rand(2, 5, 3) if kwargs.get("batch_first") else rand(5, 2, 3)    # batch 2, length 5
     check_module(nn.RNN(3, 4, **kwargs), torch.nn.RNN(3, 4, **kwargs), x)
 
 
-@needs("lstm_cell")
 @pytest.mark.parametrize("kwargs", RNN_CONFIGS, ids=str)
 def test_lstm_matches_torch(kwargs):
     layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
@@ -352,7 +336,6 @@ def test_lstm_matches_torch(kwargs):
     check_module(nn.LSTM(3, 4, **kwargs), torch.nn.LSTM(3, 4, **kwargs), x, state)
 
 
-@needs("lstm_cell")
 def test_lstm_unbatched_and_parameter_names():
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     names = [n for n, _ in lstm.named_parameters()]
@@ -362,21 +345,14 @@ def test_lstm_unbatched_and_parameter_names():
     check_module(lstm, torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True), rand(6, 3))
 
 
-# ---- attention and transformers ---------------------------------------------------------------------
+# ---- attention and transformers ----------------------------------------------------------
 def causal(n):
     return np.triu(np.ones((n, n), dtype=bool), k=1)
-
-
-def skip_without_sdpa(need_weights):
-    """need_weights=True computes the weights explicitly; False runs the fused op."""
-    if not need_weights and not hasattr(F, "scaled_dot_product_attention"):
-        pytest.skip("F.scaled_dot_product_attention not in the engine yet")
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("need_weights, average", [(True, True), (True, False), (False, True)])
 def test_multihead_self_attention_matches_torch(batch_first, need_weights, average):
-    skip_without_sdpa(need_weights)
     ours = nn.MultiheadAttention(8, 2, batch_first=batch_first)
     theirs = torch.nn.MultiheadAttention(8, 2, batch_first=batch_first)
     x = rand(3, 5, 8) if batch_first else rand(5, 3, 8)
@@ -387,7 +363,6 @@ def test_multihead_self_attention_matches_torch(batch_first, need_weights, avera
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 @pytest.mark.parametrize("need_weights", [True, False])
 def test_multihead_attention_masks_match_torch(need_weights):
-    skip_without_sdpa(need_weights)
     padding = np.zeros((2, 6), dtype=bool)
     padding[1, 4:] = True
     float_mask = rand(4, 6, seed=3)
@@ -413,7 +388,6 @@ def test_multihead_attention_variants_match_torch():
         nn.MultiheadAttention(7, 2)
 
 
-@needs("scaled_dot_product_attention")
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_transformer_layers_match_torch(norm_first, activation):
@@ -427,7 +401,6 @@ def test_transformer_layers_match_torch(norm_first, activation):
                  tgt_mask=causal(4))
 
 
-@needs("scaled_dot_product_attention")
 def test_transformer_stacks_match_torch():
     kwargs = dict(dim_feedforward=16, dropout=0.0, batch_first=True)
     padding = np.zeros((2, 5), dtype=bool)
@@ -469,7 +442,7 @@ def test_positional_encoding_values():
     assert nn.PositionalEncoding(6, batch_first=True)(eg.zeros(2, 4, 6)).shape == (2, 4, 6)
 
 
-# ---- losses ---------------------------------------------------------------------------------------
+# ---- losses ------------------------------------------------------------------------------
 def targets(n, classes, seed=0):
     return np.random.default_rng(seed).integers(0, classes, n).astype(np.int64)
 
@@ -506,7 +479,7 @@ def test_loss_module_matches_torch(name, kwargs, make):
     check_module(ours, theirs, *make())
 
 
-# ---- containers -------------------------------------------------------------------------------------
+# ---- containers --------------------------------------------------------------------------
 def test_module_dict_registers_in_order():
     heads = nn.ModuleDict({"a": nn.Linear(2, 3), "b": nn.Linear(2, 1)})
     heads["c"] = nn.Identity()
@@ -517,7 +490,7 @@ def test_module_dict_registers_in_order():
     assert isinstance(heads.pop("c"), nn.Identity) and list(heads.keys()) == ["a", "b"]
 
 
-# ---- nn.init --------------------------------------------------------------------------------------
+# ---- nn.init -----------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(30, 20), (16, 4, 3, 3), (8, 6, 5)])
 def test_fans_and_gains_follow_torch(shape):
     from engine.nn.init import _calculate_fan_in_and_fan_out
@@ -573,7 +546,7 @@ def test_simple_initializers():
         nn.init.xavier_uniform_(eg.zeros(3))
 
 
-# ---- nn.utils ------------------------------------------------------------------------------------
+# ---- nn.utils ----------------------------------------------------------------------------
 def grads_pair(seed=0):
     rng = np.random.default_rng(seed)
     values = [rng.standard_normal(s) * 3 for s in [(4, 3), (3,), (2, 2)]]
@@ -658,7 +631,7 @@ def test_freeze_and_reuse_lower_layers():
     assert all(p.requires_grad for p in new.parameters())
 
 
-# ---- summary ---------------------------------------------------------------------------------------
+# ---- summary -----------------------------------------------------------------------------
 def test_summary_table(capsys):
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8), nn.ReLU(),
                           nn.Dropout(0.2), nn.Linear(8, 3))

@@ -342,7 +342,8 @@ def test_batch_norm_updates_running_stats_as_torch(shape, dtype):
     rng = np.random.default_rng(13)
     channels = shape[1]
     x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
-    rm, rv = rng.standard_normal(channels).astype(dtype), rng.uniform(0.5, 2, channels).astype(dtype)
+    rm = rng.standard_normal(channels).astype(dtype)
+    rv = rng.uniform(0.5, 2, channels).astype(dtype)
     ours = (eg.tensor(rm.copy()), eg.tensor(rv.copy()))
     theirs = (torch.tensor(rm.copy()), torch.tensor(rv.copy()))
     for step in range(3):                      # training steps move the statistics
@@ -427,3 +428,31 @@ def test_vectorized_exp_float32_accuracy():
     rel = np.abs(out[:-4] - want) / want
     assert rel.max() < 2 * 2.0 ** -23, rel.max()
     assert out[-4] == 0 and out[-3] == 0 and np.isnan(out[-2]) and out[-1] == 0
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_softmax_kernels_on_large_rows(dtype):
+    """The threaded paths of kernels/numba/softmax.py (≥ 2^16 elements), whose row loops
+    use _vecmath: contiguous rows (the rows kernel), a broadcast gradient and a
+    non-last axis, NaN and ±1e4 rows, against the reference evaluated in float64 (in
+    float32 the reference's own sums are off by more than the tolerance here: Σ of a
+    gradient broadcast along 300 rows, 3e-3 of 421)."""
+    rng = np.random.default_rng(16)
+    x = rand(rng, (300, 257), dtype, 3.0)
+    x[5, 7] = np.nan
+    x[9] += 1e4
+    x[11, :] = -1e4
+    g = rand(rng, x.shape, dtype)
+
+    def exact(name, *args):
+        wide = [a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args]
+        return getattr(ref, name)(*wide).astype(dtype)
+
+    for a, axis in ((x, 1), (x, -1), (np.asfortranarray(x), 1), (x, 0)):
+        check(nb.softmax(a, axis), exact("softmax", a, axis))
+        check(nb.log_softmax(a, axis), exact("log_softmax", a, axis))
+        y, ly = ref.softmax(a, axis), ref.log_softmax(a, axis)
+        for grad in (g, np.broadcast_to(g[:1], g.shape)):
+            check(nb.softmax_backward(y, grad, axis), exact("softmax_backward", y, grad, axis))
+            check(nb.log_softmax_backward(ly, grad, axis),
+                  exact("log_softmax_backward", ly, grad, axis))

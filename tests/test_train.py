@@ -1,6 +1,7 @@
 """engine.train: fit, History, EarlyStopping (best weights restored), schedulers in
 the loop, progress output, plot_history; and two properties of training itself:
 memory stays flat over 2,000 steps, and the same seed gives bitwise the same model."""
+import importlib.util
 import os
 
 import numpy as np
@@ -143,7 +144,7 @@ def test_plot_history_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
-# ---- properties of training ------------------------------------------------------------------
+# ---- properties of training --------------------------------------------------------------
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -194,3 +195,28 @@ def test_same_seed_gives_bitwise_identical_parameters():
     for a, b in zip(first, again):
         assert a.tobytes() == b.tobytes()
     assert any(a.tobytes() != c.tobytes() for a, c in zip(first, other))
+
+
+# ---- the examples, run small -------------------------------------------------------------
+def test_lenet_example_runs_small(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    lenet = pytest.importorskip("examples.lenet")
+    assert lenet.main(["--data", "digits", "--epochs", "1", "--train-subset", "200",
+                       "--test-subset", "100", "--no-torch", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 61,706" in out and "| engine |" in out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "lenet_curves.png").exists()
+    assert sorted(eg.load(tmp_path / "lenet.safetensors")) == sorted(lenet.lenet5(nn).state_dict())
+
+
+def test_transfer_and_mc_dropout_examples_run_small(capsys):
+    pytest.importorskip("sklearn")
+    transfer = pytest.importorskip("examples.transfer")
+    mc_dropout = pytest.importorskip("examples.mc_dropout")
+    assert transfer.main(["--data", "digits", "--epochs-a", "1", "--epochs-b", "2",
+                          "--warmup-epochs", "1"]) == 0
+    assert "reuse A, frozen then fine-tuned" in capsys.readouterr().out
+    assert mc_dropout.main(["--data", "digits", "--epochs", "1", "--samples", "4",
+                            "--test-subset", "50"]) == 0
+    assert "MC dropout (mean)" in capsys.readouterr().out

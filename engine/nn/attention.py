@@ -206,6 +206,3 @@ class MultiheadAttention(Module):
             padding = padding.reshape(N, 1, 1, S)
             mask = padding if mask is None else mask + padding
         return mask
-
-    def extra_repr(self):
-        return ""

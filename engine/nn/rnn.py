@@ -92,8 +92,8 @@ class RNNCell(_CellBase):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
                  dtype=None):
         _check_nonlinearity(nonlinearity)
-        self.__dict__["nonlinearity"] = nonlinearity
         super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
         batched = self._batched(input, "RNNCell")

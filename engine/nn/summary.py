@@ -37,9 +37,8 @@ def _rows_wanted(model):
     for name, module in model.named_modules():
         own = any(p is not None for p in module._parameters.values())
         leaf = not any(True for _ in module.children())
-        if module is not model or leaf:
-            if leaf or own:
-                wanted.append((name or type(module).__name__, module))
+        if leaf or own:
+            wanted.append((name or type(module).__name__, module))
     return wanted
 
 
@@ -83,19 +82,24 @@ def summary(model, input_shape, batch_size=1, dtype=None, device=None, file=None
         for module, mode in was_training:
             module.training = mode
 
-    lines = [f"{'Layer (type)':<34}{'Output Shape':<26}{'Param #':>12}", "=" * 72]
-    seen_rows = set()
+    rows, seen_rows = [], set()
     for name, module, shape in records:
         if id(module) in seen_rows:       # a module called twice gets one row per call
             name = name + " (again)"
         seen_rows.add(id(module))
-        count = _own_count(module, with_row)
-        label = f"{name} ({type(module).__name__})"
-        lines.append(f"{label:<34}{str(shape):<26}{count:>12,}")
+        rows.append((f"{name} ({type(module).__name__})", str(shape),
+                     f"{_own_count(module, with_row):,}"))
+    label_width = max([34] + [len(r[0]) + 2 for r in rows])
+    shape_width = max([26] + [len(r[1]) + 2 for r in rows])
+    width = label_width + shape_width + 12
+    lines = [f"{'Layer (type)':<{label_width}}{'Output Shape':<{shape_width}}{'Param #':>12}",
+             "=" * width]
+    lines += [f"{label:<{label_width}}{shape:<{shape_width}}{count:>12}"
+              for label, shape, count in rows]
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
-    lines += ["=" * 72, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}", "_" * 72]
+    lines += ["=" * width, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {total - trainable:,}", "_" * width]
     table = "\n".join(lines)
     print(table, file=file)
     return table

@@ -90,25 +90,30 @@ def max_norm_(weight, max_value=3.0, dim=0, norm_type=2.0, eps=1e-7):
     return weight
 
 
-def _penalized(parameters):
+def _penalized(parameters, op):
     """A model's weights — parameters of 2 or more dims (not biases, nor norm scales) —
     or the given tensors as they are."""
     if hasattr(parameters, "named_parameters"):
-        return [p for p in parameters.parameters() if p.ndim >= 2 and p.requires_grad]
-    return _parameters(parameters)
+        weights = [p for p in parameters.parameters() if p.ndim >= 2 and p.requires_grad]
+    else:
+        weights = _parameters(parameters)
+    if not weights:
+        raise ValueError(f"{op}: nothing to penalize (no trainable weight of 2+ dims). Hint: "
+                         f"pass the tensors themselves")
+    return weights
 
 
 def l1_penalty(parameters, coefficient):
     """coefficient * Σ|w| (lasso: drives weights to exactly 0). `parameters`: a Module
     (its weights of 2+ dims) or tensors. Add it to the loss."""
-    weights = _penalized(parameters)
+    weights = _penalized(parameters, "l1_penalty")
     return sum((w.abs().sum() for w in weights[1:]), weights[0].abs().sum()) * coefficient
 
 
 def l2_penalty(parameters, coefficient):
     """coefficient * Σw² (ridge, Keras' l2 convention). Its gradient 2 coefficient w
     is SGD's weight_decay with weight_decay = 2 * coefficient."""
-    weights = _penalized(parameters)
+    weights = _penalized(parameters, "l2_penalty")
     return sum(((w * w).sum() for w in weights[1:]), (weights[0] * weights[0]).sum()) \
         * coefficient
 

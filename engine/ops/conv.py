@@ -10,8 +10,8 @@ and groups (kernels/*/conv.py).
 
 stride, dilation: an int or a pair; padding: an int, a pair, 'valid' (0) or 'same'
 (stride 1 only; an odd total padding puts the extra row/column after, as torch).
-Backward saves x and w: dx and dw are one kernel each, the bias gradient the sum of
-the output gradient over (N, H, W). Each is skipped when its input needs no gradient.
+Backward saves x and w: dx, dw and dbias (the output gradient summed over N, H, W)
+are one kernel each, skipped when their input needs no gradient.
 """
 import numpy as np
 
@@ -36,7 +36,7 @@ class Conv2d(Function):
             k.conv2d_backward_input(grad, w, x.shape, *ctx.params)
         dw = None if ctx.parents[1] is None else \
             k.conv2d_backward_weight(grad, x, w.shape, *ctx.params)
-        db = None if ctx.parents[2] is None else k.sum(k.sum(grad, (2, 3), False), (0,), False)
+        db = None if ctx.parents[2] is None else k.conv2d_backward_bias(grad)
         return dx, dw, db, None, None, None, None
 
 

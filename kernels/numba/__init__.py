@@ -2,8 +2,9 @@
 
 Same names and signatures as `kernels.reference` (tests/test_backends.py checks it),
 same results (dtype, shape; floats within rounding; tests/test_numba_kernels.py).
-Every jitted kernel is compiled once per dtype and layout and cached on disk
-(`cache=True`); the elementwise ufuncs build their loops on an op's first call.
+Every jitted kernel is compiled once per dtype, for any strides (_launch.py), and
+cached on disk (`cache=True`); the elementwise ufuncs build their loops on an op's
+first call (~40 ms a loop, in every process: Numba does not cache those).
 
 - creation: the reference's (CPU storage is numpy).
 - elementwise: `@numba.vectorize` kernels called as numpy ufuncs (~0.2 µs per call).
@@ -12,6 +13,10 @@ Every jitted kernel is compiled once per dtype and layout and cached on disk
   copy_into and fill are kernels.
 - reduce: rows / middle-axis kernels, float64 accumulation, threads when large.
 - softmax: one kernel per row (max, exp-and-sum, scale), any axis, no transposed copy.
+- loss, norm, dropout, embedding: fused cross-entropy (logits -> loss, one pass each
+  way), nll and binary losses; layer/batch norm (statistics and output in one kernel,
+  dx/dweight/dbias in one); counter-based dropout; embedding gather / scatter-add.
+  `_vecmath` holds the vectorizable exp and max their row loops (and softmax's) use.
 """
 from kernels.numba.creation import arange, from_host, full, to_host
 from kernels.numba.elementwise import (
@@ -28,7 +33,7 @@ from kernels.numba.softmax import (
     log_softmax, log_softmax_backward, softmax, softmax_backward)
 # convolution and pooling
 from kernels.numba.conv import (
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
+    conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
 from kernels.numba.pool import (
     adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
     avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)
@@ -64,7 +69,7 @@ __all__ = [
     # softmax family
     "log_softmax", "log_softmax_backward", "softmax", "softmax_backward",
     # convolution and pooling
-    "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
+    "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
     "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward", "avg_pool2d_backward",
     "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
     # losses, normalization, dropout, embedding

@@ -4,12 +4,13 @@
     conv2d_forward(x, w, bias, stride, padding, dilation, groups) -> out
     conv2d_backward_input(grad, w, x_shape, stride, padding, dilation, groups) -> dx
     conv2d_backward_weight(grad, x, w_shape, stride, padding, dilation, groups) -> dw
+    conv2d_backward_bias(grad) -> dbias     (the sum over N, H_out, W_out)
 
 Shapes: x (N, C, H, W), w (C_out, Cg = C / groups, kH, kW), bias (C_out,) or None,
 out and grad (N, C_out, H_out, W_out), H_out = (H + 2 pH - dH (kH - 1) - 1) // sH + 1;
 stride, padding (zeros, both sides), dilation are (h, w) pairs. conv1d is H = 1. The
-op saves x and w for backward; the bias gradient is a sum the op does. float32 and
-float64; results C-contiguous; inputs of any layout (copied to C order first).
+op saves x and w for backward. float32 and float64; results C-contiguous; inputs of
+any layout (copied to C order first).
 
 The math, per image n and output channel o of group g (Cog = C_out / groups):
 
@@ -45,12 +46,17 @@ variants interleaved in one process, best of 7-8):
   instead of H_out loops of W_out (28) that leave a scalar remainder each. Other
   strides loop per row. Best for few output channels per group or short reductions.
 - `conv2d_forward_kernel2` (im2col + GEMM): x to zero-padded NHWC once (parallel over
-  rows), then per (image, group, tile of ~56-1000 output pixels): gather the tile's
-  patches (pixels x kH kW Cg; in NHWC a window row is one run of kW Cg channels) and
-  multiply with the weights (Cog x kH kW Cg) on matmul's 4x4-register micro-kernel
+  rows), then per (image, group, tile of 32K / (kH kW Cg) output pixels): gather the
+  tile's patches (pixels x kH kW Cg; in NHWC a window row is one run of kW Cg
+  channels) and multiply with the weights (Cog x kH kW Cg) on matmul's 4x4-register
+  micro-kernel
   (`kernels/numba/matmul.py:_matmul_tile`, dot-product form: both operands unit-stride
   along the reduction). Tiles of ~32K elements (128 KiB, in L2): 16K was 12% slower,
-  32K-128K within noise. The NHWC copy costs ~13 ms of the 57 and the gathers ~5-9.
+  32K-128K within noise. Of the ~57 ms, the NHWC copy takes ~13 and the gathers ~5-9
+  (timed alone, loaded machine): the price of the dot-product micro-kernel, which
+  needs the reduction (taps x channels) contiguous. An outer-product micro-kernel on
+  NCHW rows would need none of it, but Numba/LLVM kept its 4x16 or 4x32 accumulators
+  in memory, not registers: 10-19 GFLOP/s, so it is not a rung.
 - d/dx at stride 1 is the forward convolution of grad with w flipped in space and its
   channel axes swapped, padded by dH (kH - 1) - pH (cropped if negative): the
   forward's rungs and speed, no scatter. Other strides:
@@ -78,6 +84,11 @@ depthwise 3x3 0.31 vs 4.5, 64->1 and 64->2 3x3 (K 576) 0.96 / 1.80 vs 3.60 / 3.2
 d/dx at stride 2: kernel2 from a 64-long reduction (C_out/groups kH kW): 64->128 3x3
 1050 vs 50 ms, 3->16 3x3 4.9 vs 2.2, depthwise 0.50 vs 7.1.
 
+Threads: the rungs split (image, channel or tile) tasks with prange; a call under
+~33 MFLOP (LeNet's layers) runs on one thread instead (_run): on this shared 2-core
+machine a parallel region stalls a scheduler time slice whenever the other core is
+busy, longer than such a call takes.
+
 fastmath is {"reassoc", "contract"} (vectorized partial sums and FMA), as matmul;
 NaN and inf propagate (an inf in x reaches the outputs whose windows hold it; kernel3
 multiplies the zero columns of the widened grad with real inputs, so an inf there
@@ -94,10 +105,11 @@ from kernels.numba._launch import kernel, launch
 from kernels.numba.matmul import _matmul_tile
 
 _FAST = {"reassoc", "contract"}
-_TILE_ELEMS = 1 << 15          # patch / column tile size, elements (128 KiB of float32)
-_GEMM_MIN_OUT = 4             # forward: rung 2 from this many output channels per group
-_GEMM_MIN_K = 64              # ... and a reduction (Cg kH kW) this long; also d/dx's rung 2
-_SPAN_CHUNK = 512              # pixels per implicit-GEMM pass (kernel3): L1/L2-sized rows
+_TILE_ELEMS = 1 << 15       # patch / column tile size, elements (128 KiB of float32)
+_GEMM_MIN_OUT = 4           # forward: rung 2 from this many output channels per group
+_GEMM_MIN_K = 64            # ... and a reduction (Cg kH kW) this long; also d/dx's rung 2
+_PARALLEL_FLOPS = 1 << 25   # below ~33 MFLOP (~0.3 ms) a call runs on one thread
+_SPAN_CHUNK = 512           # pixels per implicit-GEMM pass (kernel3): L1/L2-sized rows
 
 
 # ---- small helpers ----------------------------------------------------------------------
@@ -142,7 +154,7 @@ def conv2d_forward_kernel1(x, w, bias, sh, sw, ph, pw, dh, dw, groups, out):
             # tap is then ONE contiguous loop over all rows (the Wp - Wo extra columns
             # are wasted work): long vectorized loops instead of Ho short ones.
             acc = np.zeros(Ho * Wp, out.dtype)
-            buf = np.zeros(Hp * Wp, x.dtype)
+            buf = np.zeros(Hp * Wp if padded else 0, x.dtype)
             for c in range(Cg):
                 if padded:
                     plane = x[n, c0 + c]
@@ -702,9 +714,45 @@ def conv2d_backward_input_kernel2(grad, w, sh, sw, ph, pw, dh, dw, groups, out):
                     dst[q] = acc[h, q, c]
 
 
+@kernel(parallel=True, fastmath=_FAST)
+def conv2d_backward_bias_kernel(grad, out):
+    """dbias[o] = sum of grad[:, o] (float64, vectorized partial sums), a channel per task."""
+    grad = np.ascontiguousarray(grad)
+    N, Co = grad.shape[0], grad.shape[1]
+    P = grad.shape[2] * grad.shape[3]
+    g3 = grad.reshape(N, Co, P)
+    for o in prange(Co):
+        s = 0.0
+        for n in range(N):
+            row = g3[n, o]
+            for q in range(P):
+                s += row[q]
+        out[o] = s
+
+
 # ---- the table's functions --------------------------------------------------------------------
 def _out_size(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _run(fn, flops, *args):
+    """launch(fn, *args), on one thread when the call is small: waking the thread team
+    costs ~1 us on an idle machine but a scheduler time slice (~4 ms) when the cores
+    are busy (a 1 us prange call averaged 60-900 us at load 4 on 2 cores, 1 us on one
+    thread); a third of a millisecond of work is not worth that risk."""
+    if flops >= _PARALLEL_FLOPS:
+        launch(fn, *args)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        launch(fn, *args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _flops(n, c_out, out_hw, k):
+    return 2 * n * c_out * out_hw[0] * out_hw[1] * k
 
 
 def _forward_gemm_pays(out_per_group, k):
@@ -723,7 +771,8 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups):
     b = np.zeros(co, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     fn = conv2d_forward_kernel2 if _forward_gemm_pays(co // groups, cg * kh * kw) \
         else conv2d_forward_kernel1
-    launch(fn, x, w, b, sh, sw, ph, pw, dh, dw, groups, out)
+    _run(fn, _flops(n, co, out.shape[2:], cg * kh * kw), x, w, b, sh, sw, ph, pw, dh, dw,
+         groups, out)
     return out
 
 
@@ -747,7 +796,8 @@ def conv2d_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
     out = np.empty(x_shape, dtype=grad.dtype)
     fn = conv2d_backward_input_kernel2 if (co // groups) * kh * kw >= _GEMM_MIN_K \
         else conv2d_backward_input_kernel1
-    launch(fn, grad, w, sh, sw, ph, pw, dh, dw, groups, out)
+    _run(fn, _flops(grad.shape[0], co, grad.shape[2:], cg * kh * kw), grad, w, sh, sw, ph,
+         pw, dh, dw, groups, out)
     return out
 
 
@@ -756,6 +806,16 @@ def conv2d_backward_weight(grad, x, w_shape, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x, dtype=grad.dtype)
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     out = np.empty(w_shape, dtype=grad.dtype)
-    launch(conv2d_backward_weight_kernel3, grad, x, sh, sw, ph, pw, dh, dw, groups,
-           numba.get_num_threads(), out)
+    co, cg, kh, kw = w_shape
+    flops = _flops(grad.shape[0], co, grad.shape[2:], cg * kh * kw)
+    chunks = numba.get_num_threads() if flops >= _PARALLEL_FLOPS else 1
+    _run(conv2d_backward_weight_kernel3, flops, grad, x, sh, sw, ph, pw, dh, dw, groups,
+         chunks, out)
+    return out
+
+
+def conv2d_backward_bias(grad):
+    grad = np.ascontiguousarray(grad)
+    out = np.empty(grad.shape[1], dtype=grad.dtype)
+    _run(conv2d_backward_bias_kernel, 16 * grad.size, grad, out)   # ~a flop per element
     return out

@@ -34,12 +34,16 @@ Optimizations and why:
 - The loops are compiled on the op's first call, not at import: numba caches the
   scalar kernel on disk (`cache=True`) but rebuilds the ufunc loop around it in
   every process, ~40 ms per loop; three loops per op rather than five (bool and
-  int32 too) halves what a process pays before its first step.
+  int32 too) cuts what a process pays before its first step by 40%.
 - exp and sigmoid use kernels/numba/_vecmath.py's exp: for float32 a polynomial with
   no call and no branch, so the ufunc loop vectorizes (4M float32: 1.2 ms, against
   ~7 ms for the C library's expf one element at a time and 1.7 ms for np.exp); error
   <= 1.4 ulp, and results below float32's smallest normal (x < -87.3) are 0, not
-  subnormal. float64 uses the C library.
+  subnormal. float64 uses the C library. sigmoid is branch-free on e = exp(-|x|)
+  (never overflows) and stays in float32 for float32 (4M: 1.5 ms; the reference 58 ms).
+- Comparisons are written so that a NaN never reaches an x86 vector compare that
+  would raise the 'invalid' flag (numpy would turn it into a RuntimeWarning that its
+  own ops never give): see "quiet comparisons" below.
 - The fused gradients compute their intermediates in float64 (Numba types a Python
   literal as float64), then round once to the output dtype: at least as accurate
   as the reference, which rounds after every step.

@@ -217,6 +217,40 @@ def cross_entropy_backward_parallel_kernel(x, target, w, wsum, weighted, lse, gr
                               out, n, p - n * positions)
 
 
+@kernel(parallel=True)
+def cross_entropy_rows_forward_kernel(x, target, w, wsum, weighted, ignore_index, eps, out):
+    """The (N, C) case with contiguous rows: x (N, C), target (N,), out (N, 2). One
+    C-typed view of x for all rows instead of a strided view and a stride check per row
+    (~0.1 µs each: 0.4 ms of the 4096×1000 forward)."""
+    xc = np.ascontiguousarray(x)
+    for n in prange(x.shape[0]):
+        t = target[n]
+        ignored = t == ignore_index
+        value, shift = _ce_forward_row(xc[n], 0 if ignored else t, w, wsum, weighted, eps)
+        out[n, 0] = 0.0 if ignored else value
+        out[n, 1] = shift
+
+
+@kernel(parallel=True)
+def cross_entropy_rows_backward_kernel(x, target, w, wsum, weighted, lse, grad, ignore_index,
+                                       eps, out):
+    """The (N, C) case with contiguous rows; out (N, C) C-contiguous."""
+    xc = np.ascontiguousarray(x)
+    oc = np.ascontiguousarray(out)
+    classes = x.shape[1]
+    for n in prange(x.shape[0]):
+        t = target[n]
+        o = oc[n]
+        if t == ignore_index:
+            o[:] = 0
+            continue
+        g = np.float64(grad[n])
+        wt = (1.0 - eps) * w[t]
+        _ce_backward_row(xc[n], lse[n], g * (wt + eps / classes * wsum), g * eps / classes,
+                         w, weighted, o)
+        o[t] -= o.dtype.type(g * wt)
+
+
 # ---- nll_loss: a gather forward, a scatter backward (N·K work) ---------------------------------
 @kernel()
 def nll_loss_forward_kernel(x, target, w, ignore_index, out):
@@ -306,11 +340,21 @@ def cross_entropy(x, target, weight, ignore_index, label_smoothing):
     w, wsum, weighted = _weights(weight, classes)
     target = np.asarray(target, dtype=np.int64)
     out = np.zeros((n, positions, 2), dtype=_F64)
-    if classes:
+    options = (w, wsum, weighted, int(ignore_index), float(label_smoothing))
+    if classes and _rows_case(x):
+        launch(cross_entropy_rows_forward_kernel, x[:, :, 0], target[:, 0], *options,
+               out[:, 0, :])
+    elif classes:
         big = x.size >= _PARALLEL_SIZE
         launch(cross_entropy_forward_parallel_kernel if big else cross_entropy_forward_kernel,
-               x, target, w, wsum, weighted, int(ignore_index), float(label_smoothing), out)
+               x, target, *options, out)
     return out[:, :, 0].astype(x.dtype), out[:, :, 1].copy(), _total(target, w, ignore_index)
+
+
+def _rows_case(x):
+    """(N, C, 1) logits whose rows are contiguous, large enough for threads."""
+    return (x.shape[2] == 1 and x.size >= _PARALLEL_SIZE
+            and x[:, :, 0].flags.c_contiguous)
 
 
 def cross_entropy_backward(x, target, weight, lse, grad, ignore_index, label_smoothing):
@@ -318,11 +362,15 @@ def cross_entropy_backward(x, target, weight, lse, grad, ignore_index, label_smo
     w, wsum, weighted = _weights(weight, classes)
     target = np.asarray(target, dtype=np.int64)
     out = np.empty(x.shape, dtype=x.dtype)
-    if out.size:
+    grad = np.asarray(grad, dtype=x.dtype)
+    if out.size and _rows_case(x):
+        launch(cross_entropy_rows_backward_kernel, x[:, :, 0], target[:, 0], w, wsum, weighted,
+               lse[:, 0], grad[:, 0], int(ignore_index), float(label_smoothing), out[:, :, 0])
+    elif out.size:
         big = x.size >= _PARALLEL_SIZE
         launch(cross_entropy_backward_parallel_kernel if big else cross_entropy_backward_kernel,
-               x, target, w, wsum, weighted, lse, np.asarray(grad, dtype=x.dtype),
-               int(ignore_index), float(label_smoothing), out)
+               x, target, w, wsum, weighted, lse, grad, int(ignore_index),
+               float(label_smoothing), out)
     return out
 
 

@@ -201,9 +201,23 @@ def _merged(shape, *strides):
     return out_shape
 
 
-def _as3d(arrays, shape):
-    """Views of `arrays` (all of one shape) as (a, b, n): the kernels' one ndim."""
-    return [np.reshape(a, shape, copy=False) for a in arrays]
+def _layout3(arrays):
+    """Views of `arrays` (all of one shape, at least one element) as (a, b, n), the
+    kernels' one ndim; None when more than 3 axes remain after merging."""
+    first = arrays[0]
+    if first.flags.c_contiguous and arrays[-1].flags.c_contiguous:   # 0-d included
+        shape = (1, 1, first.size)
+    elif first.ndim <= 3:
+        shape = (1,) * (3 - first.ndim) + first.shape      # new size-1 axes: a view
+    else:
+        merged = _merged(first.shape, *(a.strides for a in arrays))
+        if len(merged) > 3:
+            return None
+        shape = (1,) * (3 - len(merged)) + tuple(merged)
+        # copy=False: a write through a copy would be lost (_merged only merges what
+        # reshape can view, so this never raises).
+        return [a.reshape(shape, copy=False) for a in arrays]
+    return [a.reshape(shape) for a in arrays]
 
 
 def _copy(dst, src):
@@ -212,16 +226,12 @@ def _copy(dst, src):
         return
     if src.dtype != dst.dtype:
         src = src.astype(dst.dtype)            # numpy's cast, then a bitwise move
-    if dst.flags.c_contiguous and src.flags.c_contiguous:   # 0-d included
-        shape = [dst.size]
-    else:
-        shape = _merged(dst.shape, dst.strides, src.strides)
-    if len(shape) > 3:                         # rare: walk the leading axes here
+    views = _layout3((dst, src))
+    if views is None:                          # rare: walk the leading axes here
         for index in np.ndindex(dst.shape[:dst.ndim - 3]):
             _copy(dst[index], src[index])
         return
-    shape = (1,) * (3 - len(shape)) + tuple(shape)
-    dst3, src3 = _as3d((dst, src), shape)
+    dst3, src3 = views
     itemsize = src.itemsize
     transposed = src3.strides[2] != itemsize and abs(src3.strides[1]) == itemsize
     launch(transpose_copy_forward_kernel if transposed else copy_forward_kernel,
@@ -233,12 +243,12 @@ def _fill(dst, value):
     if dst.size == 0:
         return
     value = dst.dtype.type(value)
-    shape = [dst.size] if dst.flags.c_contiguous else _merged(dst.shape, dst.strides)
-    if len(shape) > 3:
+    views = _layout3((dst,))
+    if views is None:
         for index in np.ndindex(dst.shape[:dst.ndim - 3]):
             _fill(dst[index], value)
         return
-    (dst3,) = _as3d((dst,), (1,) * (3 - len(shape)) + tuple(shape))
+    (dst3,) = views
     if dst.itemsize in _UINTS:
         value = value.view(_UINTS[dst.itemsize])
     launch(fill_forward_kernel, _bits(dst3), value)

@@ -22,9 +22,10 @@ pools save only shapes. The reference documents each value exactly; in short:
 
 Every kernel takes one (n, c) plane per task (prange over N C): planes are independent,
 so backward's scatter-adds (overlapping windows) never race, and N C is in the
-hundreds or more. Traffic is one read of x and one write of out (and argmax) forward;
-one read of grad (and argmax) and one write of dx backward: these kernels are
-memory-bound, and a plane (<= 12.5 KiB here) stays in L1 while its windows are read.
+hundreds or more. Below 2^20 input elements a call runs on one thread (_run).
+Traffic is one read of x and one write of out (and argmax) forward; one read of grad
+(and argmax) and one write of dx backward: these kernels are memory-bound, and a
+plane (<= 12.5 KiB here) stays in L1 while its windows are read.
 
 Rungs (1 thread, float32, ms; the machine was shared, load ~3 on 2 cores):
 
@@ -45,10 +46,14 @@ become shuffles, the NaN-aware max a select), 8-10x faster; it gives rung 1's
 results bit for bit. No fastmath anywhere: the max needs its NaN checks. Average
 sums run in float64 (exact for a few float32 terms), divided once.
 """
+import numba
 import numpy as np
 from numba import prange
 
 from kernels.numba._launch import kernel, launch
+
+
+_PARALLEL_SIZE = 1 << 20        # input elements; below, one thread (see _run)
 
 
 # ---- rung 1: any window --------------------------------------------------------------------
@@ -315,6 +320,21 @@ def _pooled_shape(x_shape, kernel, stride, padding):
             _out_size(w, kernel[1], stride[1], padding[1]))
 
 
+def _run(fn, size, *args):
+    """launch(fn, *args), on one thread below _PARALLEL_SIZE elements (~0.25 ms of
+    rung 2): waking the thread team costs a scheduler time slice when the cores are
+    busy, more than such a call takes (see kernels/numba/conv.py:_run)."""
+    if size >= _PARALLEL_SIZE:
+        launch(fn, *args)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        launch(fn, *args)
+    finally:
+        numba.set_num_threads(threads)
+
+
 def _two_by_two(kernel, stride, padding):
     return kernel == (2, 2) and stride == (2, 2) and padding == (0, 0)
 
@@ -325,16 +345,16 @@ def max_pool2d_forward(x, kernel, stride, padding):
     out = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int32)
     if _two_by_two(kernel, stride, padding):
-        launch(max_pool2d_forward_kernel2, x, out, argmax)
+        _run(max_pool2d_forward_kernel2, x.size, x, out, argmax)
     else:
-        launch(max_pool2d_forward_kernel1, x, *kernel, *stride, *padding, out, argmax)
+        _run(max_pool2d_forward_kernel1, x.size, x, *kernel, *stride, *padding, out, argmax)
     return out, argmax
 
 
 def max_pool2d_backward(grad, argmax, x_shape):
     grad = np.ascontiguousarray(grad)
     out = np.empty(x_shape, dtype=grad.dtype)
-    launch(max_pool2d_backward_kernel, grad, np.ascontiguousarray(argmax), out)
+    _run(max_pool2d_backward_kernel, out.size, grad, np.ascontiguousarray(argmax), out)
     return out
 
 
@@ -342,9 +362,9 @@ def avg_pool2d_forward(x, kernel, stride, padding):
     x = np.ascontiguousarray(x)
     out = np.empty(_pooled_shape(x.shape, kernel, stride, padding), dtype=x.dtype)
     if _two_by_two(kernel, stride, padding):
-        launch(avg_pool2d_forward_kernel2, x, out)
+        _run(avg_pool2d_forward_kernel2, x.size, x, out)
     else:
-        launch(avg_pool2d_forward_kernel1, x, *kernel, *stride, *padding, out)
+        _run(avg_pool2d_forward_kernel1, x.size, x, *kernel, *stride, *padding, out)
     return out
 
 
@@ -352,21 +372,21 @@ def avg_pool2d_backward(grad, x_shape, kernel, stride, padding):
     grad = np.ascontiguousarray(grad)
     out = np.empty(x_shape, dtype=grad.dtype)
     if _two_by_two(kernel, stride, padding):
-        launch(avg_pool2d_backward_kernel2, grad, out)
+        _run(avg_pool2d_backward_kernel2, out.size, grad, out)
     else:
-        launch(avg_pool2d_backward_kernel1, grad, *kernel, *stride, *padding, out)
+        _run(avg_pool2d_backward_kernel1, out.size, grad, *kernel, *stride, *padding, out)
     return out
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(output_size), dtype=x.dtype)
-    launch(adaptive_avg_pool2d_forward_kernel, x, out)
+    _run(adaptive_avg_pool2d_forward_kernel, x.size, x, out)
     return out
 
 
 def adaptive_avg_pool2d_backward(grad, x_shape):
     grad = np.ascontiguousarray(grad)
     out = np.empty(x_shape, dtype=grad.dtype)
-    launch(adaptive_avg_pool2d_backward_kernel, grad, out)
+    _run(adaptive_avg_pool2d_backward_kernel, out.size, grad, out)
     return out

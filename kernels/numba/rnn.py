@@ -27,28 +27,36 @@ products (`_matmul_tile`: w rows are contiguous along k, exactly the bᵀ layout
 so the weights are used as stored, never copied), then runs the pointwise tail on those
 columns while they are in cache. Panels over units rather than over gate columns are
 what makes the fusion possible: the four gates of a unit land in one task. The
-transcendentals are kernels/numba/_fused.py's vectorizable ones (libm's tanhf costs
-~13 ns an element, as much as the step's GEMM for a B·H tail).
+transcendentals are kernels/numba/_fused.py's vectorized ones (libm's tanhf costs
+~13 ns an element: 0.4 ms a step for the B·H tail, as much as the GEMMs).
 
 Backward, `lstm_cell_backward_kernel` / `rnn_cell_backward_kernel`: a pointwise pass
 producing dz (B, G·H) (and dc = dc_total·f), then `cell_weight_grad_kernel`: the four
-products dx = dz w_ih, dh = dz w_hh, dw_ih = dzᵀ x, dw_hh = dzᵀ h as parallel
-`matmul_nn_tile` calls (kernels/numba/_fused.py: b used row-major as stored, so w_ih
-needs no transpose either way), and db = Σ_b dz. A product whose input needs no
-gradient is skipped (`needs`).
+products dx = dz w_ih, dh = dz w_hh, dw_ih = dzᵀ x, dw_hh = dzᵀ h, as two passes of
+`matmul_nn_tile2` (kernels/numba/_fused.py: b used row-major as stored, so no weight is
+ever transposed; the two products of a pass share their left operand), row blocks
+across threads, and db = Σ_b dz. A product whose input needs no gradient is skipped.
 
 Saved for backward (by the op, engine/ops/rnn.py): x, h, c, the weights, and acts —
 the gate activations and tanh(c'), so backward evaluates no transcendental.
 
-Measured (float32, B=64, in=128, H=256, AMD EPYC Zen 5, one thread): forward
-~0.2 ms, backward ~0.6 ms per step (the GEMMs at ~140-160 GFLOP/s); see bench/ops.py
-for the 100-step LSTM against torch.
+Measured, float32, B=64, in=128, H=256, one thread (AMD EPYC Zen 5, CPU time, min of
+30; the machine was shared, wall times are noisier):
+                                    forward     backward
+    numpy reference (OpenBLAS)      540 µs      982 µs
+    these kernels                   380 µs      800 µs    (~130 GFLOP/s both ways)
+Optimizations, with what each bought: vectorized sigmoid/tanh (forward 0.8 → 0.4 ms);
+per-task gate buffers indexed from 0 instead of per-row slices of the (B, 4H) arrays
+(a numba slice costs a reference-count update; -40 µs); the backward's products
+paired by shared operand (-15%); the pointwise tail is 30 µs, the copy of each task's
+panel into hc and acts 40 µs, the GEMMs the rest. See bench/ops.py for the 100-step
+LSTM against torch.
 """
 import numba
 import numpy as np
 from numba import prange
 
-from kernels.numba._fused import matmul_nn_tile, sigmoid_, tanh_
+from kernels.numba._fused import matmul_nn_tile2, sigmoid_, tanh_
 from kernels.numba.matmul import _matmul_tile
 
 _FAST = {"reassoc", "contract"}
@@ -73,119 +81,114 @@ def _bias(b_ih, b_hh, n, dtype):
     return bias
 
 
-# ---- forward ----------------------------------------------------------------------------------
+# ---- forward ---------------------------------------------------------------------------------
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _gate_panel(x, w_ih, h, w_hh, project, G, H, u_lo, u_hi):
-    """The G gates' pre-activations for the units [u_lo, u_hi), every row: (zx, zh), each
-    (G, B, n), n = u_hi - u_lo, with zx = x w_ihᵀ (only if project) and zh = h w_hhᵀ.
+def _gate_panel(x, w_ih, h, w_hh, bias, G, H, u_lo, u_hi):
+    """z (G, B, n), n = u_hi - u_lo: the G gates' pre-activations x w_ihᵀ + h w_hhᵀ + b
+    for the units [u_lo, u_hi), every row.
 
     A gate's weight rows for these units are a contiguous (n, K) block of w: the bᵀ
-    layout _matmul_tile wants. The buffers are per task and small (32 KiB at B=64), so
-    they come from the allocator's free lists, not fresh pages."""
+    layout _matmul_tile wants. The buffers are the task's own, small (32 KiB at B=64,
+    from the allocator's free lists), indexed from 0 with loop indices: no per-row
+    slices, whose reference counting cost ~0.1 ms a step at n = 32."""
     B = h.shape[0]
     n = u_hi - u_lo
-    zh = np.empty((G, B, n), h.dtype)
-    zx = np.empty((G, B, n) if project else (G, 0, 0), h.dtype)
+    z = np.empty((G, B, n), h.dtype)
+    zx = np.empty((B, n), h.dtype)
     for g in range(G):
-        _matmul_tile(h, w_hh[g * H + u_lo:g * H + u_hi], zh[g], 0, B, 0, n)
-        if project:
-            _matmul_tile(x, w_ih[g * H + u_lo:g * H + u_hi], zx[g], 0, B, 0, n)
-    return zx, zh
+        lo = g * H + u_lo
+        zg = z[g]
+        _matmul_tile(h, w_hh[lo:lo + n], zg, 0, B, 0, n)
+        _matmul_tile(x, w_ih[lo:lo + n], zx, 0, B, 0, n)
+        bg = bias[lo:lo + n]
+        for b in range(B):
+            for u in range(n):
+                zg[b, u] += zx[b, u] + bg[u]
+    return z
 
 
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy", parallel=True)
-def lstm_cell_forward_kernel(x, w_ih, h, w_hh, bias, c, project, hc, acts):
-    """hc = [h', c'], acts = [i, f, g, o, tanh(c')]. project: x is the input (B, in);
-    else x already holds x w_ihᵀ (B, 4H) and w_ih is not read."""
+def lstm_cell_forward_kernel(x, w_ih, h, w_hh, bias, c, hc, acts):
+    """hc = [h', c'], acts = [i, f, g, o, tanh(c')]."""
     B, H = c.shape
     tasks = (H + _UNITS - 1) // _UNITS
     for t in prange(tasks):
         u_lo = t * _UNITS
         u_hi = min(u_lo + _UNITS, H)
-        zx, zh = _gate_panel(x, w_ih, h, w_hh, project, 4, H, u_lo, u_hi)
-        # Every row below is sliced to start at index 0 (a slice of a C row stays 'C'):
-        # a loop indexed from 0 vectorizes, one from u_lo does not (wraparound checks).
-        bi, bf = bias[u_lo:u_hi], bias[H + u_lo:H + u_hi]
-        bg, bo = bias[2 * H + u_lo:2 * H + u_hi], bias[3 * H + u_lo:3 * H + u_hi]
+        n = u_hi - u_lo
+        z = _gate_panel(x, w_ih, h, w_hh, bias, 4, H, u_lo, u_hi)
+        c_in = np.empty((B, n), c.dtype)
+        c_in[:, :] = c[:, u_lo:u_hi]
+        out = np.empty((7, B, n), c.dtype)       # h', c', i, f, g, o, tanh(c')
         for b in range(B):
-            if project:
-                xi, xf, xg, xo = zx[0, b], zx[1, b], zx[2, b], zx[3, b]
-            else:
-                xr = x[b]
-                xi, xf = xr[u_lo:u_hi], xr[H + u_lo:H + u_hi]
-                xg, xo = xr[2 * H + u_lo:2 * H + u_hi], xr[3 * H + u_lo:3 * H + u_hi]
-            ri, rf, rg, ro = zh[0, b], zh[1, b], zh[2, b], zh[3, b]
-            cr = c[b, u_lo:u_hi]
-            h_out, c_out = hc[b, u_lo:u_hi], hc[b, H + u_lo:H + u_hi]
-            ar = acts[b]
-            a_i, a_f = ar[u_lo:u_hi], ar[H + u_lo:H + u_hi]
-            a_g, a_o = ar[2 * H + u_lo:2 * H + u_hi], ar[3 * H + u_lo:3 * H + u_hi]
-            a_t = ar[4 * H + u_lo:4 * H + u_hi]
-            for u in range(u_hi - u_lo):
-                i = sigmoid_(xi[u] + ri[u] + bi[u])
-                f = sigmoid_(xf[u] + rf[u] + bf[u])
-                g = tanh_(xg[u] + rg[u] + bg[u])
-                o = sigmoid_(xo[u] + ro[u] + bo[u])
-                c_new = f * cr[u] + i * g
+            for u in range(n):
+                i = sigmoid_(z[0, b, u])
+                f = sigmoid_(z[1, b, u])
+                g = tanh_(z[2, b, u])
+                o = sigmoid_(z[3, b, u])
+                c_new = f * c_in[b, u] + i * g
                 tc = tanh_(c_new)
-                h_out[u] = o * tc
-                c_out[u] = c_new
-                a_i[u], a_f[u], a_g[u], a_o[u], a_t[u] = i, f, g, o, tc
+                out[0, b, u] = o * tc
+                out[1, b, u] = c_new
+                out[2, b, u] = i
+                out[3, b, u] = f
+                out[4, b, u] = g
+                out[5, b, u] = o
+                out[6, b, u] = tc
+        for k in range(2):
+            hc[:, k * H + u_lo:k * H + u_hi] = out[k]
+        for k in range(5):
+            acts[:, k * H + u_lo:k * H + u_hi] = out[2 + k]
 
 
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy", parallel=True)
-def rnn_cell_forward_kernel(x, w_ih, h, w_hh, bias, project, relu, out):
-    """out = tanh(z) or relu(z) (relu: True); project as lstm_cell_forward_kernel."""
+def rnn_cell_forward_kernel(x, w_ih, h, w_hh, bias, relu, out):
+    """out = tanh(z) or relu(z) (relu: True)."""
     B, H = out.shape
     zero = out.dtype.type(0)
     tasks = (H + _UNITS - 1) // _UNITS
     for t in prange(tasks):
         u_lo = t * _UNITS
         u_hi = min(u_lo + _UNITS, H)
-        zx, zh = _gate_panel(x, w_ih, h, w_hh, project, 1, H, u_lo, u_hi)
-        br = bias[u_lo:u_hi]
-        for b in range(B):
-            xr = zx[0, b] if project else x[b, u_lo:u_hi]
-            hr, o = zh[0, b], out[b, u_lo:u_hi]
-            if relu:
+        z = _gate_panel(x, w_ih, h, w_hh, bias, 1, H, u_lo, u_hi)[0]
+        if relu:
+            for b in range(B):
                 for u in range(u_hi - u_lo):
-                    z = xr[u] + hr[u] + br[u]
-                    o[u] = zero if z <= 0 else z     # NaN stays NaN, as torch.relu
-            else:
+                    v = z[b, u]
+                    z[b, u] = zero if v <= 0 else v      # NaN stays NaN, as torch.relu
+        else:
+            for b in range(B):
                 for u in range(u_hi - u_lo):
-                    o[u] = tanh_(xr[u] + hr[u] + br[u])
+                    z[b, u] = tanh_(z[b, u])
+        out[:, u_lo:u_hi] = z
 
 
 def _operands(x, h, w_ih, w_hh, dtype):
-    """The kernels' arrays; w_ih None (x already projected) becomes an empty array."""
-    w_ih = np.empty((0, 0), dtype) if w_ih is None else _c(w_ih, dtype)
-    return _c(x, dtype), _c(h, dtype), w_ih, _c(w_hh, dtype)
+    return _c(x, dtype), _c(h, dtype), _c(w_ih, dtype), _c(w_hh, dtype)
 
 
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
     dtype = x.dtype
     B, H = c.shape
-    project = w_ih is not None
     x, h, w_ih, w_hh = _operands(x, h, w_ih, w_hh, dtype)
     hc = np.empty((B, 2 * H), dtype)
     acts = np.empty((B, 5 * H), dtype)
     lstm_cell_forward_kernel(x, w_ih, h, w_hh, _bias(b_ih, b_hh, 4 * H, dtype), _c(c, dtype),
-                             project, hc, acts)
+                             hc, acts)
     return hc, acts
 
 
 def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity):
     dtype = x.dtype
     B, H = h.shape
-    project = w_ih is not None
     x, h, w_ih, w_hh = _operands(x, h, w_ih, w_hh, dtype)
     out = np.empty((B, H), dtype)
-    rnn_cell_forward_kernel(x, w_ih, h, w_hh, _bias(b_ih, b_hh, H, dtype), project,
+    rnn_cell_forward_kernel(x, w_ih, h, w_hh, _bias(b_ih, b_hh, H, dtype),
                             nonlinearity == "relu", out)
     return out
 
 
-# ---- backward -----------------------------------------------------------------------------------
+# ---- backward --------------------------------------------------------------------------------
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy", parallel=True)
 def lstm_cell_backward_kernel(grad_hc, c, acts, dz, dc):
     """dz (B, 4H): the gates' pre-activation gradients; dc (B, H): the gradient of c."""
@@ -223,34 +226,26 @@ def rnn_cell_backward_kernel(grad, h_new, dz, relu):
 
 
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _nn_rows(a, b, out, lo, hi):
-    """out[lo:hi] = a[lo:hi] @ b."""
-    rows = out[lo:hi]
-    rows[:] = 0
-    matmul_nn_tile(a[lo:hi], b, rows, hi - lo, a.shape[1], out.shape[1])
+def _nn_rows2(a, b, c, d, e, lo, hi):
+    """c[lo:hi] = a[lo:hi] @ b and e[lo:hi] = a[lo:hi] @ d (a's rows read once for both)."""
+    cr, er = c[lo:hi], e[lo:hi]
+    cr[:] = 0
+    er[:] = 0
+    matmul_nn_tile2(a[lo:hi], b, cr, c.shape[1], d, er, e.shape[1], hi - lo, a.shape[1])
 
 
 @numba.njit(cache=True, fastmath=_FAST, error_model="numpy", parallel=True)
-def cell_weight_grad_kernel(dz, x, h, w_ih, w_hh, dx, dh, dw_ih, dw_hh, db, needs):
-    """dx = dz w_ih, dh = dz w_hh, dw_ih = dzᵀ x, dw_hh = dzᵀ h, db = Σ_b dz, each only
-    if needs[k] (x, h, w_ih, w_hh, bias); the outputs not needed may be empty arrays."""
+def cell_weight_grad_kernel(dz, w_ih, dx, w_hh, dh, x, dw_ih, h, dw_hh, db, needs_db):
+    """dx = dz w_ih, dh = dz w_hh (row blocks of dz across threads), then dw_ih = dzᵀ x,
+    dw_hh = dzᵀ h (row blocks of dzᵀ), db = Σ_b dz if needs_db. A product not wanted
+    comes as a zero-width output (and operand): its loops run zero times."""
     B, N = dz.shape
+    for t in prange((B + _ROWS - 1) // _ROWS):
+        _nn_rows2(dz, w_ih, dx, w_hh, dh, t * _ROWS, min(t * _ROWS + _ROWS, B))
     dzt = dz.T                                 # read as scalars only: no copy needed
-    row_blocks = (B + _ROWS - 1) // _ROWS
-    if needs[0]:
-        for t in prange(row_blocks):
-            _nn_rows(dz, w_ih, dx, t * _ROWS, min(t * _ROWS + _ROWS, B))
-    if needs[1]:
-        for t in prange(row_blocks):
-            _nn_rows(dz, w_hh, dh, t * _ROWS, min(t * _ROWS + _ROWS, B))
-    col_blocks = (N + _ROWS - 1) // _ROWS
-    if needs[2]:
-        for t in prange(col_blocks):
-            _nn_rows(dzt, x, dw_ih, t * _ROWS, min(t * _ROWS + _ROWS, N))
-    if needs[3]:
-        for t in prange(col_blocks):
-            _nn_rows(dzt, h, dw_hh, t * _ROWS, min(t * _ROWS + _ROWS, N))
-    if needs[4]:
+    for t in prange((N + _ROWS - 1) // _ROWS):
+        _nn_rows2(dzt, x, dw_ih, h, dw_hh, t * _ROWS, min(t * _ROWS + _ROWS, N))
+    if needs_db:
         db[:] = 0
         for b in range(B):
             zr = dz[b]
@@ -259,27 +254,23 @@ def cell_weight_grad_kernel(dz, x, h, w_ih, w_hh, dx, dh, dw_ih, dw_hh, db, need
 
 
 def _weight_grads(dz, x, h, w_ih, w_hh, needs_x, needs_h, needs_w_ih, needs_w_hh, needs_b):
-    """The gradients of z = x w_ihᵀ + h w_hhᵀ + b. w_ih None: x was already x w_ihᵀ,
-    so its gradient is dz itself and there is no dw_ih."""
+    """The gradients of z = x w_ihᵀ + h w_hhᵀ + b, given dz (B, G·H)."""
     dtype = dz.dtype
-    N = dz.shape[1]
-    project = w_ih is not None
+    B, N = dz.shape
     x, h, w_ih, w_hh = _operands(x, h, w_ih, w_hh, dtype)
-    gemm_x, needs_w_ih = needs_x and project, needs_w_ih and project
-    empty = np.empty((0, 0), dtype)
 
-    def out(needed, shape):
-        return np.empty(shape, dtype) if needed else empty
+    def pair(needed, operand, shape):
+        """(operand, output) of one product, or zero-width stand-ins when not wanted."""
+        if needed:
+            return operand, np.empty(shape, dtype)
+        return np.empty((operand.shape[0], 0), dtype), np.empty((shape[0], 0), dtype)
 
-    dx = out(gemm_x, x.shape)
-    dh = out(needs_h, h.shape)
-    dw_ih = out(needs_w_ih, w_ih.shape)
-    dw_hh = out(needs_w_hh, w_hh.shape)
+    w_ih, dx = pair(needs_x, w_ih, (B, w_ih.shape[1]))
+    w_hh, dh = pair(needs_h, w_hh, h.shape)
+    x, dw_ih = pair(needs_w_ih, x, (N, x.shape[1]))
+    h, dw_hh = pair(needs_w_hh, h, (N, h.shape[1]))
     db = np.empty(N if needs_b else 0, dtype)
-    flags = np.array([gemm_x, needs_h, needs_w_ih, needs_w_hh, needs_b], dtype=np.bool_)
-    cell_weight_grad_kernel(dz, x, h, w_ih, w_hh, dx, dh, dw_ih, dw_hh, db, flags)
-    if needs_x and not project:
-        dx = dz
+    cell_weight_grad_kernel(dz, w_ih, dx, w_hh, dh, x, dw_ih, h, dw_hh, db, needs_b)
     return (dx if needs_x else None, dh if needs_h else None,
             dw_ih if needs_w_ih else None, dw_hh if needs_w_hh else None,
             db if needs_b else None)

@@ -18,7 +18,9 @@ written to out while summing, (3) out *= 1 / sum. Traffic: read n, write n per r
 
 Rows: the tensor is viewed as (outer, inner, n) with the softmax axis last, a strided
 view of the C-contiguous (outer, n, inner) layout, so any axis is handled without a
-transposed copy of input or output (for the last axis the rows are contiguous).
+transposed copy of input or output (for the last axis the rows are contiguous). For a
+large input over another axis the strided rows thrash the cache, and the rows are
+made contiguous by movement.py's tiled transposing copy instead (and back after).
 
 Stability: subtracting the row max first means exp never overflows, and logits shifted
 by +1e4 give the same result as unshifted ones (the shift cancels exactly in x - max).
@@ -46,6 +48,7 @@ from numba import prange
 
 from kernels.numba._launch import kernel, launch
 from kernels.numba._vecmath import exp, maxnum
+from kernels.numba.movement import contiguous_copy
 
 _ndarray = np.ndarray
 _F16 = np.dtype(np.float16)
@@ -53,6 +56,7 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
 SOFTMAX, LOG_SOFTMAX, SOFTMAX_BACKWARD, LOG_SOFTMAX_BACKWARD = range(4)
+_MOVE_SIZE = 1 << 16          # elements: above this a non-last axis is moved last (copy)
 _PARALLEL_SIZE = 1 << 16      # elements: below this a thread launch (~1 µs) does not pay
 
 
@@ -259,6 +263,24 @@ def softmax_parallel_kernel(x, g, out, op):
             _log_softmax_backward_row(x[o, i], g[o, i], out[o, i])
 
 
+@kernel(parallel=True)
+def softmax_rows_kernel(x, g, out, op):
+    """softmax_parallel_kernel for the common case, the axis last and every array
+    contiguous: x, g, out (rows, n). One C-typed view per array instead of a strided
+    view and three stride checks per row (~0.1 µs a row: 4096×1024 float32 forward
+    ~1.9 -> ~1.5 ms, one thread)."""
+    xc, gc, oc = np.ascontiguousarray(x), np.ascontiguousarray(g), np.ascontiguousarray(out)
+    for r in prange(x.shape[0]):
+        if op == 0:
+            _softmax_loops(xc[r], oc[r])
+        elif op == 1:
+            _log_softmax_loops(xc[r], oc[r])
+        elif op == 2:
+            _softmax_backward_loop(xc[r], gc[r], _dot_loop(xc[r], gc[r]), oc[r])
+        else:
+            _log_softmax_backward_loop(xc[r], gc[r], _sum_loop(gc[r]), oc[r])
+
+
 _SERIAL = {SOFTMAX: softmax_forward_kernel, LOG_SOFTMAX: log_softmax_forward_kernel,
            SOFTMAX_BACKWARD: softmax_backward_kernel,
            LOG_SOFTMAX_BACKWARD: log_softmax_backward_kernel}
@@ -297,12 +319,26 @@ def _run(op, arrays, axis):
         raise ValueError("zero-size array to reduction operation maximum which has no "
                          "identity")
     rows = [_rows(a if a.dtype == work else a.astype(work), outer, n, inner) for a in arrays]
-    out = np.empty(shape, dtype=work)
-    out_rows = _rows(out, outer, n, inner)
-    if out.size >= _PARALLEL_SIZE:
+    moved = inner > 1 and n > 1 and outer * inner * n >= _MOVE_SIZE
+    if moved:
+        # The axis is not last, so a row is strided by `inner` and every element read is
+        # a cache line of its own (4096×1024 float32 over axis 0: 165 ms). Past L2-sized
+        # inputs it is cheaper to make the rows contiguous with the tiled transposing
+        # copy, and to transpose the result back (~12 ms in all).
+        rows = [contiguous_copy(r) for r in rows]
+        out_rows = np.empty((outer, inner, n), dtype=work)
+    else:
+        out = np.empty(shape, dtype=work)
+        out_rows = _rows(out, outer, n, inner)
+    flat = [r[:, 0, :] for r in rows + [out_rows]] if inner == 1 else ()
+    if out_rows.size >= _PARALLEL_SIZE and flat and all(f.flags.c_contiguous for f in flat):
+        launch(softmax_rows_kernel, flat[0], flat[-2], flat[-1], op)
+    elif out_rows.size >= _PARALLEL_SIZE:
         launch(softmax_parallel_kernel, rows[0], rows[-1], out_rows, op)
     else:
         launch(_SERIAL[op], *rows, out_rows)
+    if moved:
+        out = contiguous_copy(out_rows.transpose(0, 2, 1)).reshape(shape)
     return out if work == result else out.astype(result)
 
 

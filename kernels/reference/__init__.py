@@ -14,7 +14,7 @@ from kernels.reference.softmax import (
     log_softmax, log_softmax_backward, softmax, softmax_backward)
 # convolution and pooling
 from kernels.reference.conv import (
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
+    conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
 from kernels.reference.pool import (
     adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
     avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)
@@ -50,7 +50,7 @@ __all__ = [
     # softmax family
     "log_softmax", "log_softmax_backward", "softmax", "softmax_backward",
     # convolution and pooling
-    "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
+    "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
     "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward", "avg_pool2d_backward",
     "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
     # losses, normalization, dropout, embedding

@@ -9,8 +9,8 @@ Shapes (the op layer has checked them; conv1d arrives here as H = 1):
                       w[o, c, i, j] * xpad[n, c, y sH + i dH, x sW + j dW]
 
 Backward needs x and w (both saved by the op): d/dx is the transposed convolution of
-the gradient with w, d/dw the correlation of the gradient with x's windows. The bias
-gradient is a plain sum (the op does it). Sums run in float64 and are rounded once.
+the gradient with w, d/dw the correlation of the gradient with x's windows, d/dbias
+the gradient summed over (N, H_out, W_out). Sums run in float64 and are rounded once.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -21,7 +21,8 @@ def _out_size(size, k, s, p, d):
 
 
 def _windows(x, kernel, stride, padding, dilation):
-    """(N, C, H_out, W_out, kH, kW) view: [n, c, y, x, i, j] = xpad[n, c, y sH + i dH, x sW + j dW]."""
+    """(N, C, H_out, W_out, kH, kW) view:
+    [n, c, y, x, i, j] = xpad[n, c, y sH + i dH, x sW + j dW]."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     spans = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
@@ -67,3 +68,7 @@ def conv2d_backward_weight(grad, x, w_shape, stride, padding, dilation, groups):
     win = win.reshape((n, groups, c // groups) + win.shape[2:])
     g = grad.astype(np.float64).reshape(n, groups, grad.shape[1] // groups, ho, wo)
     return np.einsum("ngohw,ngchwij->gocij", g, win).reshape(w_shape).astype(grad.dtype)
+
+
+def conv2d_backward_bias(grad):
+    return grad.astype(np.float64).sum(axis=(0, 2, 3)).astype(grad.dtype)

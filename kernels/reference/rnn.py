@@ -17,8 +17,6 @@ What the forward returns, and the backward reads:
 - *_backward(..., needs) -> one gradient per input, None where `needs` (bools, in the
   order of the returned gradients) says it is not wanted. The bias gradient db (G·H,)
   serves both b_ih and b_hh.
-- w_ih None: x already holds the input projection x w_ihᵀ (B, G·H) — what a layer
-  passes after computing it for all time steps in one GEMM — and dx is then dz.
 """
 import numpy as np
 
@@ -28,7 +26,7 @@ def _sigmoid(z):
 
 
 def _preactivation(x, h, w_ih, w_hh, b_ih, b_hh):
-    z = (x if w_ih is None else x @ w_ih.T) + h @ w_hh.T
+    z = x @ w_ih.T + h @ w_hh.T
     for b in (b_ih, b_hh):
         if b is not None:
             z = z + b
@@ -37,9 +35,6 @@ def _preactivation(x, h, w_ih, w_hh, b_ih, b_hh):
 
 def _input_grads(dz, x, h, w_ih, w_hh, needs_x, needs_h, needs_w_ih, needs_w_hh, needs_b):
     """The gradients of z = x w_ihᵀ + h w_hhᵀ + b, given dz (B, G·H)."""
-    if w_ih is None:                     # x was x w_ihᵀ already
-        return (dz if needs_x else None, dz @ w_hh if needs_h else None, None,
-                dz.T @ h if needs_w_hh else None, dz.sum(axis=0) if needs_b else None)
     return (dz @ w_ih if needs_x else None,
             dz @ w_hh if needs_h else None,
             dz.T @ x if needs_w_ih else None,
