@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXT    := engine/.built-stamp
 
-.PHONY: all setup build test demo bench overhead clean
+.PHONY: all setup build test demo demo-digits demo-transfer demo-mc-dropout data bench overhead clean
 
 all: test
 
@@ -30,8 +30,27 @@ build: $(EXT)
 test: build
 	$(PY) -m pytest -q
 
-demo: build
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is at hand (root);
+# without it the demos fall back to scikit-learn's bundled digits and say so.
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  echo "Fashion-MNIST not installed: the demo will use the digits"; fi
+
+# The main job: LeNet-5 trained with the engine and with torch, side by side.
+demo: build data
+	$(PY) -m examples.lenet
+
+demo-digits: build
 	$(PY) -m examples.digits
+
+demo-transfer: build data
+	$(PY) -m examples.transfer
+
+demo-mc-dropout: build data
+	$(PY) -m examples.mc_dropout
 
 bench: build
 	$(PY) -m bench
