@@ -261,31 +261,37 @@ def run_backward(roots, root_grads, retain_graph, captured=None):
     ready = [node for node in root_nodes if node not in deps]
     while ready:
         node = ready.pop()
-        grad = pending.pop(node)
-        if captured is not None and node in captured:
-            captured[node] = grad
-        input_grads = node.function.backward(node, grad)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
+        # A node whose every consumer returned None for it has no gradient: it is not
+        # run, but it still releases its own inputs, so their other paths go on.
+        grad = pending.pop(node, None)
+        input_grads = None
+        if grad is not None:
+            if captured is not None and node in captured:
+                captured[node] = grad
+            input_grads = node.function.backward(node, grad)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
         if not retain_graph:
             node.release()
         kernels = node.kernels
         parents = node.parents
         shapes = node.shapes
         for i in range(len(parents)):
-            g = input_grads[i]
-            if parents[i] is None or g is None:
+            if parents[i] is None:
                 continue
-            if g.shape != shapes[i]:
+            g = None if input_grads is None else input_grads[i]
+            if g is not None and g.shape != shapes[i]:
                 g = kernels.sum_to_shape(g, shapes[i])
             if not isinstance(parents[i], Node):
-                _accumulate_leaf(parents[i], g, kernels, captured, handed)
+                if g is not None:
+                    _accumulate_leaf(parents[i], g, kernels, captured, handed)
                 continue
             parent = parents[i]
-            if parent in pending:
-                pending[parent] = kernels.add(pending[parent], g)
-            else:
-                pending[parent] = g
+            if g is not None:
+                if parent in pending:
+                    pending[parent] = kernels.add(pending[parent], g)
+                else:
+                    pending[parent] = g
             remaining = deps[parent] - 1
             deps[parent] = remaining
             if remaining == 0:

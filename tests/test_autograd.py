@@ -344,3 +344,32 @@ def test_leaf_grad_is_writable_after_a_broadcast_backward():
     with eg.no_grad():
         x.grad.mul_(2.0)
     np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 3), 8.0, np.float32))
+
+
+class _NoGradThrough(eg.autograd.Function):
+    """Identity forward whose backward gives its input no gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
+
+
+def test_a_none_gradient_does_not_cut_the_other_paths():
+    # y feeds both a normal path and one that returns None: y's node must still run.
+    x = eg.ones(2, requires_grad=True)
+    y = x * 3.0
+    ((y * 2.0).sum() + _NoGradThrough.apply(y).sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+
+
+def test_a_node_reached_only_by_none_gradients_is_skipped():
+    x = eg.ones(2, requires_grad=True)
+    w = eg.ones(2, requires_grad=True)
+    y = x * 3.0
+    (_NoGradThrough.apply(y).sum() + w.sum()).backward()
+    assert x.grad is None
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0])

@@ -57,6 +57,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from kernels.numba._fused import expm1_
 from kernels.numba._vecmath import exp as vexp
 
 _ndarray = np.ndarray
@@ -437,7 +438,17 @@ def cos_forward_kernel(x):
 
 @numba.vectorize(cache=True)
 def tanh_forward_kernel(x):
-    return np.tanh(x)
+    # libm's tanhf runs one element at a time (~13 ns): tanh(|x|) = -m / (2 + m) with
+    # m = expm1(-2|x|) is branch-free arithmetic that vectorizes (61 -> 1 ms on 4096x1024
+    # float32), within ~2 ulp and accurate near 0 (expm1_, kernels/numba/_fused.py).
+    # NaN is swapped for 0 before expm1_ (whose range checks would raise numpy's
+    # invalid-value warning on it) and put back by a select: no branch, no warning.
+    two = _constant(x, 2)
+    finite = x if x == x else _constant(x, 0)
+    m = expm1_(-two * builtins.abs(finite))
+    t = -m / (m + two)
+    t = -t if _negative(x) else t
+    return t if x == x else x
 
 
 @numba.vectorize(cache=True)
