@@ -27,7 +27,7 @@ $(EXT): $(STAMP) engine/_core.py engine/_core.pxd setup.py
 
 build: $(EXT)
 
-test: build
+test: build data
 	$(PY) -m pytest -q
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is at hand (root);
