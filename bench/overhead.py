@@ -9,8 +9,6 @@ walk and gradient accumulation. That is the Cython runtime's job.
     ENGINE_NO_EXT=1 python -m bench.overhead   # the same source, interpreted
 """
 import argparse
-import json
-import os
 import statistics
 import time
 
@@ -64,8 +62,8 @@ def main():
     engine_us = statistics.median(engine_s) / n_ops * 1e6
     torch_us = statistics.median(torch_s) / n_ops * 1e6
     runtime = "compiled" if eg.extension_compiled() else "interpreted"
-    print(f"| runtime | engine µs/op | torch µs/op | ratio (torch/engine) |")
-    print(f"|---|---|---|---|")
+    print("| runtime | engine µs/op | torch µs/op | ratio (torch/engine) |")
+    print("|---|---|---|---|")
     print(f"| {runtime} | {engine_us:.2f} | {torch_us:.2f} | {torch_us / engine_us:.2f} |")
     write_result(f"overhead_{runtime}", {
         "runtime": runtime, "ops_per_chain": n_ops, "threads": args.threads,

@@ -29,7 +29,7 @@ class Function:
 
     @staticmethod
     def backward(ctx, grad):
-        raise NotImplementedError(f"this op is not differentiable")
+        raise NotImplementedError("this op is not differentiable")
 
     # Function.apply(*args, **kwargs): the runtime's apply, with the class as `function`.
     apply = classmethod(_core.apply)

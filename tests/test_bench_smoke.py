@@ -14,8 +14,8 @@ def results_dir(tmp_path, monkeypatch):
     # pin_threads writes these into os.environ; let monkeypatch restore them afterwards.
     for var in common.THREAD_VARS:
         monkeypatch.setenv(var, "1")
-    torch = pytest.importorskip("torch")
-    numba = pytest.importorskip("numba")
+    import numba
+    import torch
     before = torch.get_num_threads(), numba.get_num_threads()
     yield tmp_path
     torch.set_num_threads(before[0])

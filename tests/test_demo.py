@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 import engine.nn as nn
-
-pytest.importorskip("sklearn")
-digits = pytest.importorskip("examples.digits")
+from examples import digits
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +38,6 @@ def test_short_mlp_training(data):
 
 
 def test_torch_twin_starts_from_the_same_weights(data):
-    pytest.importorskip("torch")
     model = digits.make_mlp()
     twin = digits.torch_twin(model)
     x = data.x_test[:16]

@@ -1,7 +1,6 @@
-"""engine.optim's Adagrad, RMSprop, Adam (amsgrad, maximize), AdamW and NAdam against
-torch.optim: identical float64 parameters and gradients, 1 step at rtol 1e-12 and 100
-steps at 1e-9; defaults, state layout and state_dict round trips; find_lr.
-(SGD and plain Adam are covered in test_nn_basics.py.)"""
+"""engine.optim's SGD, Adagrad, RMSprop, Adam, AdamW and NAdam against torch.optim:
+identical float64 parameters and gradients, 1 step at rtol 1e-12 and 100 steps at 1e-9;
+defaults, state layout and state_dict round trips, argument errors; find_lr."""
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,16 @@ from engine.data import DataLoader, TensorDataset
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
 
 CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.05)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(lr=0.003, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, betas=(0.3, 0.5))),
     ("Adagrad", dict()),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
     ("Adagrad", dict(lr=0.05, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6)),
@@ -175,3 +184,103 @@ def test_find_lr_sweeps_and_restores():
     for key, value in model.state_dict().items():                   # nothing changed
         np.testing.assert_array_equal(value.numpy(), before[key])
     assert opt.param_groups[0]["lr"] == 0.01 and opt.state == {}
+
+
+def test_optimizer_state_layout():
+    ours, theirs = make_pair("Adam", {})
+    run_steps((ours, theirs), 3, np.random.default_rng(0))
+    p = params_of(ours)[0]
+    assert ours.state[p]["step"] == 3
+    np.testing.assert_allclose(ours.state[p]["exp_avg"].numpy(),
+                               theirs.state[params_of(theirs)[0]]["exp_avg"].numpy(),
+                               rtol=1e-12)
+    sd = ours.state_dict()
+    assert sorted(sd["state"]) == [0, 1, 2]
+    assert sd["param_groups"][0]["params"] == [0, 1, 2]
+    assert sd["param_groups"][0]["betas"] == (0.9, 0.999)
+    plain, _ = make_pair("SGD", dict(lr=0.1))
+    run_steps([plain], 1, np.random.default_rng(0))
+    assert plain.state == {}    # plain SGD keeps no buffers
+
+
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.05, momentum=0.9)),
+                                         ("Adam", dict(lr=0.01))])
+def test_optimizer_state_dict_round_trip(name, kwargs):
+    """Stop after 5 steps, restore into a fresh optimizer on copied parameters, and
+    continue: the result equals 10 uninterrupted steps."""
+    pair = make_pair(name, kwargs, groups=True)
+    rng = np.random.default_rng(0)
+    run_steps(pair, 5, rng)
+    saved = pair[0].state_dict()
+    resumed, _ = make_pair(name, dict(kwargs, lr=0.5), groups=True)   # lr gets restored
+    with eg.no_grad():
+        for p, q in zip(params_of(resumed), params_of(pair[0])):
+            p.copy_(q)
+    resumed.load_state_dict(saved)
+    assert resumed.param_groups[0]["lr"] == kwargs["lr"]
+    assert resumed.param_groups[1]["lr"] == 0.02
+    state = next(iter(resumed.state.values()))
+    original = next(iter(pair[0].state.values()))
+    key = "momentum_buffer" if name == "SGD" else "exp_avg"
+    assert not np.shares_memory(state[key].numpy(), original[key].numpy())
+
+    run_steps([pair[0]], 5, np.random.default_rng(1))
+    run_steps([resumed], 5, np.random.default_rng(1))
+    for p, q in zip(params_of(resumed), params_of(pair[0])):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_load_state_dict_rejects_other_layouts():
+    ours, _ = make_pair("SGD", dict(lr=0.1, momentum=0.9))
+    grouped, _ = make_pair("SGD", dict(lr=0.1, momentum=0.9), groups=True)
+    with pytest.raises(ValueError, match="parameter groups"):
+        ours.load_state_dict(grouped.state_dict())
+    small = optim.SGD([nn.Parameter(eg.zeros(2))], lr=0.1)
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        small.load_state_dict(ours.state_dict())
+
+
+def test_optimizer_zero_grad_and_skips_missing_grads():
+    a, b = nn.Parameter(eg.ones(2)), nn.Parameter(eg.ones(2))
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = eg.ones(2)
+    opt.step()
+    assert b.grad is None and b not in opt.state
+    np.testing.assert_array_equal(b.numpy(), [1, 1])
+    assert not np.allclose(a.numpy(), 1)
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(a.grad.numpy(), [0, 0])
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_optimizer_step_with_closure():
+    p = nn.Parameter(eg.tensor([2.0]))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 4.0
+    assert p.item() == 1.0     # 2 - 0.25 * 2 * 2
+
+
+def test_optimizer_argument_errors():
+    p = nn.Parameter(eg.zeros(2))
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        optim.SGD([p], lr=-1)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Invalid beta"):
+        optim.Adam([p], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p * 2], lr=0.1)
+    with pytest.raises(TypeError, match="iterable"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)

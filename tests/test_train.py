@@ -1,7 +1,6 @@
 """engine.train: fit, History, EarlyStopping (best weights restored), schedulers in
 the loop, progress output, plot_history; and two properties of training itself:
 memory stays flat over 2,000 steps, and the same seed gives bitwise the same model."""
-import importlib.util
 import os
 
 import numpy as np
@@ -56,7 +55,6 @@ def test_fit_learns_and_records_history(capsys):
 
 
 def test_progress_bar_goes_to_stderr(capsys):
-    pytest.importorskip("tqdm")
     model = mlp()
     train, _ = loaders()
     fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), train, epochs=1,
@@ -134,7 +132,6 @@ def test_diverging_loss_raises():
 
 
 def test_plot_history_writes_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
     history = History()
     for epoch in range(4):
         history.append(epoch, {"loss": 1 / (epoch + 1), "accuracy": 0.5 + epoch / 10,
@@ -199,21 +196,17 @@ def test_same_seed_gives_bitwise_identical_parameters():
 
 # ---- the examples, run small -------------------------------------------------------------
 def test_lenet_example_runs_small(tmp_path, capsys):
-    pytest.importorskip("sklearn")
-    lenet = pytest.importorskip("examples.lenet")
+    from examples import lenet
     assert lenet.main(["--data", "digits", "--epochs", "1", "--train-subset", "200",
                        "--test-subset", "100", "--no-torch", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Total params: 61,706" in out and "| engine |" in out
-    if importlib.util.find_spec("matplotlib") is not None:
-        assert (tmp_path / "lenet_curves.png").exists()
+    assert (tmp_path / "lenet_curves.png").exists()
     assert sorted(eg.load(tmp_path / "lenet.safetensors")) == sorted(lenet.lenet5(nn).state_dict())
 
 
 def test_transfer_and_mc_dropout_examples_run_small(capsys):
-    pytest.importorskip("sklearn")
-    transfer = pytest.importorskip("examples.transfer")
-    mc_dropout = pytest.importorskip("examples.mc_dropout")
+    from examples import mc_dropout, transfer
     assert transfer.main(["--data", "digits", "--epochs-a", "1", "--epochs-b", "2",
                           "--warmup-epochs", "1"]) == 0
     assert "reuse A, frozen then fine-tuned" in capsys.readouterr().out

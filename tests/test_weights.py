@@ -14,8 +14,8 @@ import torch
 import engine as eg
 import engine.nn as nn
 
-safetensors_numpy = pytest.importorskip("safetensors.numpy")
-safetensors_torch = pytest.importorskip("safetensors.torch")
+import safetensors.numpy as safetensors_numpy
+import safetensors.torch as safetensors_torch
 
 
 def sample_tensors():

@@ -7,7 +7,6 @@ out-of-range class index would otherwise surface as an indexing error deep insid
 import math
 import warnings
 
-from engine import creation
 from engine.errors import DTypeError, ShapeError, op_error
 from engine.ops._operands import require_tensor
 from engine.ops.elementwise import relu, sigmoid, tanh

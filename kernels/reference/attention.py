@@ -45,7 +45,7 @@ def attention_forward(q, k, v, mask, is_causal, scale):
 
 def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, needs_mask_grad):
     """-> (dq, dk, dv, dmask or None)."""
-    N, L, S, D = q.shape[0], q.shape[1], k.shape[1], q.shape[2]
+    N, L, S = q.shape[0], q.shape[1], k.shape[1]
     if S == 0:
         return (np.zeros_like(q), np.zeros_like(k), np.zeros_like(v),
                 np.zeros((N, L, S), q.dtype) if needs_mask_grad else None)

@@ -29,7 +29,6 @@ import triton.language as tl
 
 from kernels.triton import _launch
 from kernels.triton.buffer import empty
-from kernels.triton.creation import full
 from kernels.triton.elementwise import astype
 from kernels.triton.movement import permute, reshape
 

@@ -8,9 +8,6 @@ Plus what the registry does not reach: odd sizes around the block sizes (the
 interpreter does not catch out-of-bounds loads, so a missing mask shows only as a
 wrong value next to the edge), device mixing, host round trips.
 """
-import math
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -21,7 +18,7 @@ from helpers import (TOLERANCES, as_tuple, assert_close, compare_outputs, prepar
                      upstream_gradient)
 from registry import OPS
 
-from kernels.triton.buffer import DeviceBuffer, INTERPRET, torch_dtype
+from kernels.triton.buffer import DeviceBuffer, INTERPRET
 
 pytestmark = [pytest.mark.triton,
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
