@@ -23,10 +23,10 @@ from registry import (Op, S, bad, distinct, positive, randn, register, strided, 
 
 
 def _like(values, x):
-    """`values` (numpy) as a tensor of x's library and dtype."""
+    """`values` (numpy) as a tensor of x's library, dtype and device."""
     if isinstance(x, torch.Tensor):
         return torch.from_numpy(np.array(values)).to(x.dtype)
-    return eg.from_numpy(np.array(values, dtype=x.numpy().dtype))
+    return eg.from_numpy(np.array(values, dtype=x.numpy().dtype)).to(x.device)
 
 
 def _targets(shape, classes, ignore=None, ignore_index=-100):

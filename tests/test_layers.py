@@ -120,7 +120,7 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize("name, ours, theirs", ACTIVATIONS, ids=lambda v: str(v))
+@pytest.mark.parametrize("name, ours, theirs", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
 def test_activation_matches_torch(name, ours, theirs):
     ours = (0.2,) if name == "LeakyReLU" else ours
     check_module(nn.Sequential(nn.Linear(5, 6), getattr(nn, name)(*ours)),
@@ -469,7 +469,9 @@ LOSSES = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, make", LOSSES, ids=lambda v: str(v))
+@pytest.mark.parametrize("name, kwargs, make", LOSSES,
+                         ids=[f"{name}-{'-'.join(kwargs) or 'defaults'}"
+                              for name, kwargs, _ in LOSSES])
 def test_loss_module_matches_torch(name, kwargs, make):
     ours_kwargs = {k: eg.tensor(v) if isinstance(v, np.ndarray) else v
                    for k, v in kwargs.items()}
@@ -512,7 +514,8 @@ INITS = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, std, uniform", INITS, ids=lambda v: str(v))
+@pytest.mark.parametrize("name, kwargs, std, uniform", INITS,
+                         ids=[f"{name}-{kwargs}" for name, kwargs, _, _ in INITS])
 def test_initializer_statistics_and_generator(name, kwargs, std, uniform):
     w = nn.Parameter(eg.zeros(200, 50, 3))
     fan_in, fan_out = 50 * 3, 200 * 3

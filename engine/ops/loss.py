@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from engine.autograd import Function
-from engine.errors import DTypeError, ShapeError, op_error
+from engine.errors import DeviceError, DTypeError, ShapeError, op_error
 from engine.ops import _operands as ops
 from engine.ops import movement as mv
 from engine.ops import elementwise as ew
@@ -166,6 +166,9 @@ def _class_operands(op, input, target, weight, ignore_index):
         if weight.dtype != input.dtype:
             raise op_error(DTypeError, op, operands, "weight and input have different dtypes",
                            "convert the weight with .to(input.dtype)")
+        if weight.device != input.device:     # it reaches the kernel as a raw array
+            raise op_error(DeviceError, op, operands, f"weight is on {weight.device}, input "
+                           f"on {input.device}", "move the weight with .to(input.device)")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}. Hint: "
                         f"the class index whose positions are skipped, -100 by default")

@@ -6,14 +6,29 @@ same results (dtype, shape; floats within rounding; tests/triton/). Arrays are
 allocator, or host memory under the Triton interpreter (TRITON_INTERPRET=1), which
 runs these same kernels on the CPU so that CI tests them without a GPU.
 
+- attention: FlashAttention-2 fused scaled dot-product attention (online softmax, causal
+  tiles skipped, lse saved); backward recomputes P: dK/dV per key block, dQ per query block.
+- conv: conv2d as implicit GEMM on matmul's tiles (windows gathered in the tile loads,
+  no im2col buffer); d/dx a gather GEMM, d/dw a split-K GEMM, d/dbias a sum.
 - creation: full/arange kernels; from_host/to_host copy across.
+- dropout / embedding / loss: dropout's SplitMix64 mask bit for bit the reference's;
+  embedding a row gather, backward atomic adds; cross-entropy fused (online max/sum-exp,
+  smoothing, weights, ignore_index; backward one pass), nll, binary losses elementwise.
 - elementwise: one strided kernel per arity (unary, binary, where), the op a constexpr;
   broadcasting by stride 0, any view without a copy.
 - matmul: tiled, grouped ordering, fp32 accumulation, autotuned on a GPU.
+- norm: layer norm one program per block of rows, three passes (pivot-shifted sums, float64
+  statistics); backward dx per row, dweight/dbias a two-stage column sum (no atomics);
+  batch norm per-channel sums split over programs (partials added in order), then an
+  elementwise normalize / dx kernel.
+- pool: max/avg/adaptive-avg 2-D pooling, one program per block of outputs looping over
+  the window; avg/adaptive backward gather (deterministic), max backward scatters at argmax.
 - movement: views are stride arithmetic; copies, cat, pad, gather and index_add
   (atomic adds) are kernels.
 - reduce: one row-reduction kernel (sum, prod, max, min, logsumexp) and one for
   argmax/argmin, over the reduced axes permuted last.
+- rnn: the fused LSTM / RNN cell (gate GEMMs + pointwise tail, one launch a step);
+  backward a pointwise kernel (dz, dc, db fused) and matmul.py GEMMs.
 - softmax: one fused kernel per direction, two passes over each row (online max/sum).
 
 `borrow(fn)` adapts a reference kernel to device arrays (copy in, run numpy, copy
@@ -39,6 +54,22 @@ from kernels.triton.reduce import (  # noqa: E402
     amax, amin, argmax, argmin, logsumexp, prod, sum, sum_to_shape)
 from kernels.triton.softmax import (  # noqa: E402
     log_softmax, log_softmax_backward, softmax, softmax_backward)
+from kernels.triton.rnn import (  # noqa: E402
+    lstm_cell_backward, lstm_cell_forward, rnn_cell_backward, rnn_cell_forward)
+from kernels.triton.conv import (  # noqa: E402
+    conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward)
+from kernels.triton.attention import attention_backward, attention_forward  # noqa: E402
+from kernels.triton.pool import (  # noqa: E402
+    adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
+    avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)
+from kernels.triton.dropout import dropout  # noqa: E402
+from kernels.triton.norm import (  # noqa: E402
+    batch_norm, batch_norm_backward, layer_norm, layer_norm_backward)
+from kernels.triton.embedding import embedding, embedding_backward  # noqa: E402
+from kernels.triton.loss import (  # noqa: E402
+    binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward, cross_entropy, cross_entropy_backward,
+    nll_loss, nll_loss_backward)
 
 __all__ = [
     # creation
@@ -57,6 +88,22 @@ __all__ = [
     "amax", "amin", "argmax", "argmin", "logsumexp", "prod", "sum", "sum_to_shape",
     # softmax family
     "log_softmax", "log_softmax_backward", "softmax", "softmax_backward",
+    # recurrent cells
+    "lstm_cell_backward", "lstm_cell_forward", "rnn_cell_backward", "rnn_cell_forward",
+    # convolution
+    "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
+    "conv2d_forward",
+    # attention
+    "attention_backward", "attention_forward",
+    # pooling
+    "adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward", "avg_pool2d_backward",
+    "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
+    # losses, dropout, embedding
+    "binary_cross_entropy", "binary_cross_entropy_backward", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward", "cross_entropy", "cross_entropy_backward",
+    "dropout", "embedding", "embedding_backward", "nll_loss", "nll_loss_backward",
+    # normalization
+    "batch_norm", "batch_norm_backward", "layer_norm", "layer_norm_backward",
 ]
 
 

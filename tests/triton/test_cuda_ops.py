@@ -33,6 +33,15 @@ CUDA_OPS = {
     "reshape", "view", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "T",
     "expand", "cat", "stack", "split", "chunk", "matmul", "pad", "contiguous", "clone",
     "getitem", "linear", "mse_loss", "leaky_relu", "elu", "selu", "silu",
+    "lstm_cell", "rnn_tanh_cell", "rnn_relu_cell",  # recurrent cells (kernels/triton/rnn.py)
+    "conv2d", "conv1d",  # convolution (kernels/triton/conv.py)
+    "scaled_dot_product_attention",  # attention (kernels/triton/attention.py)
+    "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",  # pooling (kernels/triton/pool.py)
+    # losses, dropout, embedding, composite activations (kernels/triton/{loss,dropout,embedding}.py)
+    "cross_entropy", "cross_entropy_fused", "nll_loss", "nll_loss_weighted",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "dropout", "embedding",
+    "gelu", "l1_loss", "prelu", "step",
+    "layer_norm", "batch_norm",  # normalization (kernels/triton/norm.py)
 }
 # float32 everywhere; float64 too on a GPU (the interpreter's cost is per launch, and the
 # float32 run already walks every kernel path: float64 adds only dtype plumbing).
