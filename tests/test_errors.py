@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import engine as eg
+import engine.nn.functional as F
 from engine.errors import describe
 from registry import OPS, bad, t
 
@@ -177,3 +178,18 @@ def test_errors_raise_before_any_kernel():
         with pytest.raises(eg.DTypeError):
             eg.add(t((2,)), t((2,), eg.float64))
     assert "[kernel]" not in stderr.getvalue()
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: F.max_pool2d(x, 2),
+    lambda x: F.conv2d(x, x[:1]),
+    lambda x: F.layer_norm(x, x.shape[-1:]),
+    lambda x: F.scaled_dot_product_attention(x, x, x),
+    lambda x: F.dropout(x, 0.5),
+], ids=["max_pool2d", "conv2d", "layer_norm", "attention", "dropout"])
+def test_heavy_ops_reject_float16_on_the_cpu_with_a_hint(call):
+    """The Triton kernels take float16; the Numba kernels do not (float32/float64)."""
+    x = eg.from_numpy(np.ones((1, 2, 4, 4), np.float16))
+    with pytest.raises(eg.DTypeError, match="float16 runs on cuda only.*move the tensors to "
+                                            "cuda"):
+        call(x)

@@ -32,6 +32,24 @@ def require_tensor(op, x, name="input"):
                         f"it with engine.tensor(...)")
 
 
+def require_kernel_float(op, x, operands, name="input"):
+    """The heavy ops' dtype rule: float32 or float64 anywhere, float16 on cuda only.
+
+    The Triton kernels load float16 and compute in float32; the Numba kernels are
+    written for float32/float64 only, so a float16 tensor on the CPU gets the way out.
+    """
+    dtype = x.data.dtype
+    if dtype == np.float16 and x.device == "cuda":
+        return
+    if dtype == np.float16:
+        raise op_error(DTypeError, op, operands, f"{name} must be float32 or float64 on the "
+                       f"CPU (float16 runs on cuda only)",
+                       "convert with .float(), or move the tensors to cuda")
+    if dtype.kind != "f":
+        raise op_error(DTypeError, op, operands, f"{name} must be float32 or float64 (or "
+                       f"float16 on cuda)", "convert with .float() or .double()")
+
+
 def as_floating(x):
     """Integer and bool tensors become float32 (as torch's exp, mean, … do)."""
     if x.data.dtype.kind in "fc":

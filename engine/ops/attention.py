@@ -78,9 +78,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
         ops.require_tensor(op, attn_mask, "attn_mask")
     operands = (query, key, value) + ((attn_mask,) if attn_mask is not None else ())
     dtype = query.data.dtype
-    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
-        raise op_error(DTypeError, op, operands, "query must be float32 or float64",
-                       "convert the tensors with .float() or .double()")
+    ops.require_kernel_float(op, query, operands, "query")
     if key.data.dtype != dtype or value.data.dtype != dtype:
         raise op_error(DTypeError, op, operands, "query, key and value have different "
                        "dtypes", "convert them all with .float() or .double()")

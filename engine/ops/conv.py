@@ -77,9 +77,7 @@ def _check(op, dims, x, w, b, stride, padding, dilation, groups):
         raise op_error(ShapeError, op, operands, f"weight must be {rank}-D "
                        f"(C_out, C_in / groups, {kernel})", "use torch's weight layout")
     for t in operands:
-        if t.dtype.name not in ("float32", "float64"):
-            raise op_error(DTypeError, op, operands, "input, weight and bias must be float32 "
-                           "or float64", "convert with .float() or .double()")
+        ops.require_kernel_float(op, t, operands, "input, weight and bias")
     if any(t.dtype != x.dtype for t in operands):
         raise op_error(DTypeError, op, operands, "input, weight and bias have different "
                        "dtypes", "convert the input with .float() or .double(), or the module "

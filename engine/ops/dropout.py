@@ -13,7 +13,6 @@ import numpy as np
 
 from engine import creation
 from engine.autograd import Function
-from engine.errors import DTypeError, op_error
 from engine.ops import _operands as ops
 
 
@@ -42,9 +41,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     if inplace:
         raise NotImplementedError("dropout: inplace=True is not supported. Hint: use "
                                   "x = F.dropout(x, p) instead")
-    if not input.dtype.is_floating_point or input.dtype.name == "float16":
-        raise op_error(DTypeError, "dropout", (input,), "input must be float32 or float64",
-                       "convert it with .float()")
+    ops.require_kernel_float("dropout", input, (input,))
     if not training or p == 0 or input.numel() == 0:
         return input
     rng = (generator or creation.default_generator).rng

@@ -38,9 +38,7 @@ def embedding(input, weight, padding_idx=None):
     if weight.ndim != 2:
         raise op_error(ShapeError, op, operands, "weight must be 2-D (num_embeddings, "
                        "embedding_dim)", "use torch's layout: one row per index")
-    if not weight.dtype.is_floating_point or weight.dtype.name == "float16":
-        raise op_error(DTypeError, op, operands, "weight must be float32 or float64",
-                       "convert it with .float()")
+    ops.require_kernel_float(op, weight, operands, "weight")
     rows = weight.shape[0]
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \

@@ -92,7 +92,7 @@ def _normalize_key(x, key):
             if not -size <= k < size:
                 raise op_error(IndexError, "getitem", (x,), f"index {k} is out of range for "
                                f"dimension {dim} with size {size}", "indices must be in "
-                               f"[-size, size)")
+                               "[-size, size)")
             out.append(int(k))
             dim += 1
         elif ops.is_tensor(k) or isinstance(k, (list, np.ndarray, bool, np.bool_)):
@@ -105,7 +105,7 @@ def _normalize_key(x, key):
                     raise op_error(IndexError, "getitem", (x,), f"the shape of the mask "
                                    f"{list(a.shape)} does not match the shape of the indexed "
                                    f"tensor {list(want)} at dimension {dim}", "a bool mask must "
-                                   f"have the shape of the dims it indexes")
+                                   "have the shape of the dims it indexes")
                 dim += a.ndim
             else:
                 dim += 1

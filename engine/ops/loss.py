@@ -124,12 +124,6 @@ def reduce(loss, reduction):
     return loss
 
 
-def _no_half(op, x, operands):
-    if x.dtype.name == "float16":
-        raise op_error(DTypeError, op, operands, "float16 is not supported (the kernels run "
-                       "in float32 or float64)", "convert with .float()")
-
-
 def _class_operands(op, input, target, weight, ignore_index):
     """Check a class-index loss's operands; return (scores (N, C, K), target (N, K), shape).
 
@@ -143,7 +137,7 @@ def _class_operands(op, input, target, weight, ignore_index):
     if not input.dtype.is_floating_point:
         raise op_error(DTypeError, op, operands, "input must be floating point scores",
                        "convert it with .float()")
-    _no_half(op, input, operands)
+    ops.require_kernel_float(op, input, operands)
     if target.dtype.is_floating_point or target.dtype.name == "bool":
         raise op_error(DTypeError, op, operands, "target must hold integer class "
                        "indices", "pass class indices as engine.int64 (class-probability "
@@ -238,7 +232,7 @@ def _same_shape_operands(op, input, target, extra=()):
     if input.dtype != target.dtype:
         raise op_error(DTypeError, op, operands, "input and target have different dtypes",
                        "convert one with .float() or .double()")
-    _no_half(op, input, operands)
+    ops.require_kernel_float(op, input, operands)
     if tuple(input.shape) != tuple(target.shape):
         raise op_error(ShapeError, op, operands, "target must have the same shape as input",
                        "reshape the target (a (N,) target for (N, 1) scores: unsqueeze it)")

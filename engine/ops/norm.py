@@ -69,9 +69,7 @@ def _affine_operand(op, name, t, shape, x, operands):
 
 
 def _require_floating(op, x, operands):
-    if not x.dtype.is_floating_point or x.dtype.name == "float16":
-        raise op_error(DTypeError, op, operands, "input must be float32 or float64",
-                       "convert it with .float()")
+    ops.require_kernel_float(op, x, operands)
 
 
 def _eps(op, eps):

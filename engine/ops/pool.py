@@ -14,7 +14,7 @@ Backward: max pooling saves the argmax of every window (a flat index into its pl
 and sends each gradient there; average pooling saves only shapes.
 """
 from engine.autograd import Function
-from engine.errors import DTypeError, ShapeError, op_error
+from engine.errors import ShapeError, op_error
 from engine.ops import movement as mv
 from engine.ops import _operands as ops
 from engine.ops.conv import _is_int, _tuple
@@ -62,9 +62,7 @@ def _input(op, x):
     if x.ndim not in (3, 4):
         raise op_error(ShapeError, op, (x,), "input must be 4-D (N, C, H, W) or 3-D unbatched "
                        "(C, H, W)", "reshape the input to (N, C, H, W)")
-    if x.dtype.name not in ("float32", "float64"):
-        raise op_error(DTypeError, op, (x,), "input must be float32 or float64",
-                       "convert it with .float() or .double()")
+    ops.require_kernel_float(op, x, (x,))
     if x.shape[-1] == 0 or x.shape[-2] == 0:
         raise op_error(ShapeError, op, (x,), "input has an empty spatial dim",
                        "H and W must be at least 1")

@@ -168,9 +168,7 @@ def _check(op, gates, x, h, c, w_ih, w_hh, b_ih, b_hh):
     states = (h,) if c is None else (h, c)
     operands = (x,) + states + tuple(t for t in (w_ih, w_hh, b_ih, b_hh) if t is not None)
     dtype = x.data.dtype
-    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
-        raise op_error(DTypeError, op, operands, "input must be float32 or float64",
-                       "convert the tensors with .float() or .double()")
+    ops.require_kernel_float(op, x, operands)
     if any(t.data.dtype != dtype for t in operands):
         raise op_error(DTypeError, op, operands, "input, states, weights and biases have "
                        "different dtypes", "convert them all with .float() or .double()")

@@ -19,6 +19,7 @@ x of any view is read through its 4-d strides (elementwise.py's scheme; the flat
 i is the output's, contiguous, so it is the element's C-order index); a view that does
 not collapse to 4 dims is copied first, keeping i global.
 """
+import numpy as np
 import triton
 import triton.language as tl
 
@@ -43,9 +44,11 @@ def dropout_forward_kernel(x_ptr, scale_ptr, out_ptr, n, seed, threshold, D1, D2
     keep = (z >> 40).to(tl.int64) >= threshold
     i0, i1, i2, i3 = _split4(i, D1, D2, D3)
     x = tl.load(x_ptr + i0 * sx0 + i1 * sx1 + i2 * sx2 + i3 * sx3, mask=mask)
-    scale = tl.load(scale_ptr)                  # x's dtype: a float64 scale stays exact
-    out = x * tl.where(keep, scale, tl.zeros_like(scale))
-    tl.store(out_ptr + i, out, mask=mask)
+    # The scale's dtype is the compute dtype: float64 for float64 (an exact scale),
+    # float32 otherwise (float16 rounds once, at the store, as torch's half dropout).
+    scale = tl.load(scale_ptr)
+    out = x.to(scale.dtype) * tl.where(keep, scale, tl.zeros_like(scale))
+    tl.store(out_ptr + i, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 def dropout(x, p, seed):
@@ -59,7 +62,7 @@ def dropout(x, p, seed):
     dims = [(1, [0, 0])] * (_launch.MAX_RANK - len(dims)) + dims
     sizes = [d for d, _ in dims]
     strides = [st[1] for _, st in dims]
-    scale = full((1,), dropout_scale(p), x.dtype)
+    scale = full((1,), dropout_scale(p), np.float64 if x.dtype == np.float64 else np.float32)
     block = _launch.elementwise_block(out.size)
     dropout_forward_kernel[(_launch.cdiv(out.size, block),)](
         x.ptr(), scale.ptr(), out.ptr(), out.size, int(seed), dropout_threshold(p),

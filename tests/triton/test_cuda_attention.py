@@ -13,7 +13,6 @@ import torch
 
 import engine as eg
 import engine.nn as nn
-from engine import dispatch
 import kernels.reference.attention as reference
 from kernels.triton import _launch, attention as kernel
 from kernels.triton.creation import to_host
@@ -184,14 +183,11 @@ def test_multihead_attention_on_cuda_matches_torch():
 
 
 def test_transformer_encoder_layer_on_cuda_matches_torch():
-    """The fallback lends the layer's kernels the Triton table lacks (layer_norm, until
-    its family lands); attention itself is in the table, so it runs the Triton kernels."""
+    """Every kernel of the layer (attention, layer_norm, linear, relu) is Triton's."""
     eg.manual_seed(0)
     causal = np.triu(np.ones((5, 5), dtype=bool), k=1)
-    with dispatch.allow_fallback():
-        _module_on_cuda_matches_torch(
-            nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0,
-                                       batch_first=True),
-            torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0,
-                                             batch_first=True),
-            rand(2, 5, 8), src_mask=causal)
+    _module_on_cuda_matches_torch(
+        nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True),
+        torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0,
+                                         batch_first=True),
+        rand(2, 5, 8), src_mask=causal)
