@@ -26,7 +26,7 @@ from engine.nn.utils import clip_grad_norm_
 from engine.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 __all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "evaluate", "fit",
-           "plot_history"]
+           "model_device", "plot_history"]
 
 
 class History:
@@ -170,16 +170,26 @@ def _correct(output, target):
     return int((output.numpy().argmax(axis=1) == target.numpy()).sum())
 
 
+def model_device(model):
+    """Where the model's parameters live ('cpu' for a model without any): fit and
+    evaluate move each batch there, so a model.cuda() trains from the same loaders."""
+    for parameter in model.parameters():
+        return parameter.device
+    return "cpu"
+
+
 def evaluate(model, loss_fn, loader):
     """(mean loss, accuracy or None) over `loader` in eval mode without gradients;
-    the model's mode is restored after."""
+    the model's mode is restored after. Batches go to the model's device."""
     was_training = model.training
+    device = model_device(model)
     model.eval()
     total, loss_sum, correct = 0, 0.0, 0
     classify = True
     try:
         with no_grad():
             for inputs, targets in loader:
+                inputs, targets = inputs.to(device), targets.to(device)
                 output = model(inputs)
                 n = len(targets)
                 loss_sum += loss_fn(output, targets).item() * n
@@ -218,7 +228,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
     constraints: functions model -> None applied after every optimizer step (e.g.
     lambda m: nn.utils.max_norm_(m[0].weight, 3.0)). progress: True/False for the
     tqdm bar (default: when stderr is a terminal); verbose: print a line per epoch
-    when there is no bar.
+    when there is no bar. Batches go to the model's device (see model_device).
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
@@ -234,6 +244,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         callback.trainer = trainer
         callback.on_train_begin()
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    device = model_device(model)
 
     for epoch in range(epochs):
         for callback in callbacks:
@@ -243,6 +254,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         start = time.perf_counter()
         seen, loss_sum, correct, classify = 0, 0.0, 0, True
         for batch, (inputs, targets) in enumerate(train_loader):
+            inputs, targets = inputs.to(device), targets.to(device)
             output = model(inputs)
             loss = loss_fn(output, targets)
             value = loss.item()

@@ -2,6 +2,7 @@
 
     python -m examples.lenet                    # Fashion-MNIST if installed, else digits
     python -m examples.lenet --epochs 2 --train-subset 10000     # a quicker run
+    python -m examples.lenet --device cuda      # on a GPU: the Triton kernels (and torch's)
 
 The architecture is the course's C-P-C-P-C-F-F with tanh, on 32x32 inputs (28x28
 Fashion-MNIST padded by 2 on every side; the 8x8 digits enlarged to 24x24 and padded
@@ -121,11 +122,21 @@ def make_scheduler(module, optimizer, kind, lr, epochs, steps_per_epoch):
     return None
 
 
+def torch_device(device):
+    """torch's side of --device: cuda when torch has a GPU (under TRITON_INTERPRET=1 the
+    engine's cuda is the CPU, and so is torch's)."""
+    import torch
+
+    return "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+
+
 def train_torch(twin, loader, epochs, args):
     """The same loop in torch: same batches (a loader with the same seed), same Adam,
     same schedule, stepped after every batch."""
     import torch
 
+    device = torch_device(args.device)
+    twin.to(device)
     optimizer = torch.optim.Adam(twin.parameters(), lr=args.lr)
     scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer, args.schedule, args.lr,
                                epochs, len(loader))
@@ -135,25 +146,28 @@ def train_torch(twin, loader, epochs, args):
     for _ in range(epochs):
         start = time.perf_counter()
         for x, y in loader:
-            loss = loss_fn(twin(torch.from_numpy(x.numpy())), torch.from_numpy(y.numpy()))
+            loss = loss_fn(twin(torch.from_numpy(x.numpy()).to(device)),
+                           torch.from_numpy(y.numpy()).to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+        if device == "cuda":
+            torch.cuda.synchronize()          # torch's GPU work is asynchronous
         times.append(time.perf_counter() - start)
     return times
 
 
-def torch_accuracy(twin, dataset):
+def torch_accuracy(twin, dataset, device):
     import torch
 
     x, y = dataset.tensors
     twin.eval()
     with torch.no_grad():
-        logits = torch.cat([twin(torch.from_numpy(x.numpy()[i:i + 1000]))
+        logits = torch.cat([twin(torch.from_numpy(x.numpy()[i:i + 1000]).to(device))
                             for i in range(0, len(y), 1000)])
-    return float((logits.argmax(1).numpy() == y.numpy()).mean())
+    return float((logits.argmax(1).cpu().numpy() == y.numpy()).mean())
 
 
 def main(argv=None):
@@ -174,6 +188,8 @@ def main(argv=None):
                         help="train on this many images only")
     parser.add_argument("--test-subset", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: the engine's Triton kernels (and torch on the GPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-torch", action="store_true", help="skip the torch comparison")
     parser.add_argument("--results", default="results/lenet")
@@ -191,12 +207,13 @@ def main(argv=None):
           f"{len(test_set):,} test images of 1x32x32; {epochs} epochs, batch "
           f"{batch_size}, Adam(lr={args.lr}), schedule {args.schedule}, random shifts "
           f"<= {shift} px, "
-          f"{args.threads} thread(s), seed {args.seed}")
+          f"{args.threads} thread(s), seed {args.seed}, device {args.device}")
 
     eg.manual_seed(args.seed)
     model = lenet5(nn)
     twin = None if args.no_torch else torch_twin(model)      # before any training step
     nn.summary(model, (1, 32, 32))
+    model.to(args.device)                 # fit and evaluate move each batch there
 
     def loader():
         images = RandomShift(train_set, shift, args.seed) if shift else train_set
@@ -219,6 +236,7 @@ def main(argv=None):
                                                    "epochs": str(epochs)})
     reloaded = lenet5(nn)
     reloaded.load_state_dict(eg.load(weights))
+    reloaded.to(args.device)
     _, reloaded_accuracy = evaluate(reloaded, nn.CrossEntropyLoss(), DataLoader(test_set, 1000))
     assert reloaded_accuracy == test_accuracy, "the saved weights do not reproduce the model"
     try:
@@ -229,9 +247,9 @@ def main(argv=None):
     rows = [("engine", test_accuracy, engine_times)]
     if twin is not None:
         torch_times = train_torch(twin, loader(), epochs, args)
-        rows.append(("torch", torch_accuracy(twin, test_set), torch_times))
-    print(f"\nLeNet-5, {name}, {epochs} epochs, same initial weights and batches, "
-          f"{args.threads} thread(s)")
+        rows.append(("torch", torch_accuracy(twin, test_set, torch_device(args.device)), torch_times))
+    where = args.device if args.device == "cuda" else f"{args.threads} thread(s)"
+    print(f"\nLeNet-5, {name}, {epochs} epochs, same initial weights and batches, {where}")
     print("| model  | test accuracy | median s/epoch | first epoch (s) |")
     print("|--------|---------------|----------------|-----------------|")
     for label, accuracy, times in rows:
