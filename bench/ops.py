@@ -225,6 +225,10 @@ CASES += [
     Case("embedding", f"{M} of {_V}x{_D}", inputs(row_indices(_V, M), randn(_V, _D)),
          lambda i, w: _EF.embedding(i, w), lambda i, w: _TF.embedding(i, w),
          bytes=(3 * M * _D + _V * _D) * F32 + 2 * M * 8, backward=True),
+    # gelu: forward reads x, writes y; backward reads the saved x and g, writes dx
+    Case("gelu", (M, N), inputs(randn(M, N)), _EF.gelu, _TF.gelu, bytes=2 * MN * F32),
+    Case("gelu", (M, N), inputs(randn(M, N)), _EF.gelu, _TF.gelu, bytes=5 * MN * F32,
+         backward=True),
 ]
 
 
@@ -232,7 +236,7 @@ CASES += [
 # An LSTM over T steps as a Python loop of F.lstm_cell (how nn.LSTM is built on this engine)
 # next to torch's nn.LSTM (torch.lstm, what nn.LSTM calls: one fused op) and a loop of
 # torch.lstm_cell (what nn.LSTMCell calls). Both loops split x with an unbind (torch's
-# x.unbind(0), the engine's unbind_steps): x[t] per step would cost O(T²) in either.
+# x.unbind(0), the engine's too): x[t] per step would cost O(T²) in either.
 # All return every step's h.
 LSTM_SIZES = (100, 64, 128, 256)            # T, B, input size, hidden size
 
@@ -250,8 +254,7 @@ def _lstm_loop(lib, cell, steps, w_ih, w_hh, b_ih, b_hh):
 
 def _engine_lstm(x, w_ih, w_hh, b_ih, b_hh):
     import engine.nn.functional as F
-    from engine.ops.rnn import unbind_steps
-    return _lstm_loop(eg, F.lstm_cell, unbind_steps(x), w_ih, w_hh, b_ih, b_hh)
+    return _lstm_loop(eg, F.lstm_cell, x.unbind(0), w_ih, w_hh, b_ih, b_hh)
 
 
 def _torch_lstm(x, w_ih, w_hh, b_ih, b_hh):

@@ -28,7 +28,7 @@ from engine.ops.elementwise import (  # noqa: E402
 from engine.ops.indexing import getitem  # noqa: E402
 from engine.ops.matmul import matmul  # noqa: E402
 from engine.ops.movement import (  # noqa: E402
-    cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze)
+    cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unbind, unsqueeze)
 from engine.ops.reduce import (  # noqa: E402
     amax, amin, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var)
 from engine.ops.softmax import log_softmax, softmax  # noqa: E402

@@ -425,5 +425,8 @@ class Tensor(_core.TensorBase):
     def chunk(self, chunks, dim=0):
         return mv.chunk(self, chunks, dim)
 
+    def unbind(self, dim=0):
+        return mv.unbind(self, dim)
+
     def matmul(self, other):
         return mm.matmul(self, other)

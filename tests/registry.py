@@ -913,6 +913,20 @@ register(Op("chunk", eg.chunk, torch.chunk, [
         t((5, 2))),
 ], covers=("engine.chunk", "Tensor.chunk")))
 
+register(Op("unbind", eg.unbind, torch.unbind, [
+    _same("rows", randn(3, 4), lambda x: x.unbind(), check=True),
+    _same("middle", randn(2, 3, 4), lambda x: x.unbind(1), check=True),
+    _same("last_negative", transposed(randn(4, 5)), lambda x: x.unbind(-1)),
+    _same("size1", randn(1, 3), lambda x: x.unbind(0)),
+    _same("empty_pieces", randn(3, 0), lambda x: x.unbind(0)),
+    _same("scalars", randn(4), lambda x: x.unbind(0)),
+    S("function", randn(2, 3), engine_fn=lambda x: eg.unbind(x, 1),
+      torch_fn=lambda x: torch.unbind(x, 1)),
+], [
+    bad("unbind_dim_out_of_range", IndexError, "dimension out of range",
+        lambda: t((2, 3)).unbind(2), t((2, 3))),
+], covers=("engine.unbind", "Tensor.unbind")))
+
 
 def _mm(id, a, b, **kw):
     return S(id, a, b, **kw)

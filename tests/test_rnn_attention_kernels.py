@@ -399,26 +399,24 @@ def test_attention_op_matches_torch_at_a_multi_tile_size():
         (q, k, v), dtype=np.float32)
 
 
-# ---- unbind_steps (engine/ops/rnn.py) --------------------------------------------------------
+# ---- unbind (engine/ops/movement.py), the layers' time loop --------------------------------
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_unbind_steps_matches_torch_unbind(dim):
+def test_unbind_matches_torch_unbind(dim):
     """Values and gradients of torch's unbind, with steps used unevenly (one unused),
     and f64 finite differences with a reentrant second backward."""
-    from engine.ops.rnn import unbind_steps
     from helpers import check_against_torch, gradcheck
 
     def loss(steps):
         return sum(((s * (i + 1.5)) ** 2).sum() for i, s in enumerate(steps[:-1]))
 
     x = rng_for("unbind", dim).standard_normal((4, 3, 2))
-    check_against_torch(lambda x: loss(unbind_steps(x, dim)), lambda x: loss(x.unbind(dim)),
+    check_against_torch(lambda x: loss(x.unbind(dim)), lambda x: loss(x.unbind(dim)),
                         (x,), dtype=np.float64)
-    gradcheck(lambda x: loss(unbind_steps(x, dim)), (x,))
+    gradcheck(lambda x: loss(x.unbind(dim)), (x,))
 
 
-def test_unbind_steps_feeds_an_lstm_like_torch():
+def test_unbind_feeds_an_lstm_like_torch():
     """The bench's loop: unbind the input, one cell per step, stack the h."""
-    from engine.ops.rnn import unbind_steps
     rng = rng_for("unbind-lstm")
     T, B, I, H = 5, 3, 4, 6
     arrays = [rng.standard_normal(s) * 0.5 for s in ((T, B, I), (4 * H, I), (4 * H, H),
@@ -437,14 +435,13 @@ def test_unbind_steps_feeds_an_lstm_like_torch():
     run(torch, t_in[0].unbind(0), *t_in[1:], torch.lstm_cell).backward(
         torch.from_numpy(upstream))
     e_in = [eg.from_numpy(a.copy()).requires_grad_() for a in arrays]
-    run(eg, unbind_steps(e_in[0]), *e_in[1:], F.lstm_cell).backward(eg.from_numpy(upstream))
+    run(eg, e_in[0].unbind(0), *e_in[1:], F.lstm_cell).backward(eg.from_numpy(upstream))
     for e, t in zip(e_in, t_in):
         np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-7, atol=1e-7)
 
 
-def test_unbind_steps_checks_its_input():
-    from engine.ops.rnn import unbind_steps
-    with pytest.raises(TypeError, match="unbind_steps: input must be a Tensor"):
-        unbind_steps([1.0, 2.0])
-    with pytest.raises(IndexError, match="unbind_steps: dimension out of range"):
-        unbind_steps(eg.ones(2, 3), 2)
+def test_unbind_checks_its_input():
+    with pytest.raises(TypeError, match="unbind: input must be a Tensor"):
+        eg.unbind([1.0, 2.0])
+    with pytest.raises(IndexError, match="unbind: dimension out of range"):
+        eg.unbind(eg.ones(2, 3), 2)

@@ -205,6 +205,7 @@ class _RNNBase(Module):
         finals = [[] for _ in states]
         for layer in range(self.num_layers):
             outputs = []
+            xs = x.unbind(0)          # x[t] per step would make the backward O(T²)
             for direction in range(directions):
                 index = layer * directions + direction
                 state = tuple(s[index] for s in states)
@@ -212,7 +213,7 @@ class _RNNBase(Module):
                 hs = [None] * seq_len
                 steps = range(seq_len) if direction == 0 else range(seq_len - 1, -1, -1)
                 for t in steps:
-                    state = self._step(x[t], state, weights)
+                    state = self._step(xs[t], state, weights)
                     hs[t] = state[0]
                 outputs.append(stack(hs, 0))
                 for kept, value in zip(finals, state):

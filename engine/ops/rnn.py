@@ -17,11 +17,11 @@ worse: two Functions computing the cell twice, or c' as a gradient-less extra (w
 for anything that backpropagates through time). The cost is two (B, 2H) buffers and
 an add per step, ~1% of the step's GEMMs at B=64, H=256.
 
-For the layers (nn.LSTM, nn.RNN): `unbind_steps(x)` splits a sequence into its steps
-with an O(T) backward. Indexing x[t] in the time loop costs O(T²): every x[t]'s
-gradient is a zero-filled array of x's full shape, added up by the walk — measured
-177 vs 145 ms (CPU) for a 100-step LSTM fwd+bwd at B=64, in=128, H=256, and
-~0.5 s more for a (T, B, 4H) input.
+The layers (nn.LSTM, nn.RNN) split a sequence into its steps with `x.unbind(0)`
+(engine/ops/movement.py), whose backward is O(T). Indexing x[t] in the time loop costs
+O(T²): every x[t]'s gradient is a zero-filled array of x's full shape, added up by the
+walk — measured 177 vs 145 ms (CPU) for a 100-step LSTM fwd+bwd at B=64, in=128,
+H=256, and ~0.5 s more for a (T, B, 4H) input.
 """
 from engine.autograd import Function
 from engine.errors import DTypeError, ShapeError, op_error
@@ -84,73 +84,6 @@ class _Columns(Function):
         out = k.full(shape, 0, dtype)
         k.copy_into(k.slice(out, (slice(None), slice(lo, hi))), grad)
         return out, None, None
-
-
-class _StepGradients:
-    """The gradient of a sequence split into steps, filled in place by the steps."""
-
-    def __init__(self):
-        self.buffer = None
-
-
-class _Unbind(Function):
-    """seq -> a 0-d token that every step depends on (a graph edge, no data).
-
-    Backward runs after every reached step's (the walk waits for all consumers): it
-    returns the buffer the steps wrote their gradients into, zeros where a step got
-    none, and forgets it, so that a retained graph's next backward starts from zeros."""
-
-    @staticmethod
-    def forward(ctx, seq, grads):
-        ctx.grads, ctx.meta = grads, (seq.shape, seq.dtype)
-        return ctx.kernels.full((), 0, seq.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        shape, dtype = ctx.meta
-        buffer = ctx.grads.buffer
-        ctx.grads.buffer = None
-        return (ctx.kernels.full(shape, 0, dtype) if buffer is None else buffer), None
-
-
-class _Step(Function):
-    """seq[key] (a view) for one step; backward copies the step's gradient into the
-    shared buffer and sends the token a 0-d zero."""
-
-    @staticmethod
-    def forward(ctx, token, seq, key, grads):
-        ctx.grads, ctx.key, ctx.meta = grads, key, (seq.shape, seq.dtype)
-        return ctx.kernels.slice(seq, key)
-
-    @staticmethod
-    def backward(ctx, grad):
-        shape, dtype = ctx.meta
-        k = ctx.kernels
-        if ctx.grads.buffer is None:
-            ctx.grads.buffer = k.full(shape, 0, dtype)
-        k.copy_into(k.slice(ctx.grads.buffer, ctx.key), grad)
-        return k.full((), 0, dtype), None, None, None
-
-
-def unbind_steps(seq, dim=0):
-    """seq split along `dim` into its steps, seq.select(dim, t) for every t, as a tuple.
-
-    Same values as `seq.unbind(dim)` / `[seq[t] for t in range(T)]`, a different cost:
-    T indexings seq[t] each backpropagate a zero-filled gradient of seq's full shape,
-    which the walk then adds up, O(T²) work in all (for an LSTM's gates, (T, B, 4H),
-    ~0.5 s at T=100, B=64, H=256); here the T step gradients are copied into one
-    buffer, O(T). The runtime has one differentiable output per Function, so the steps
-    are separate nodes tied to one upstream node through a 0-d token tensor: each
-    step's backward sends the token a 0-d zero and writes its real gradient into the
-    shared buffer, which the upstream node returns as seq's gradient.
-    """
-    ops.require_tensor("unbind_steps", seq)
-    axis = ops.normalize_dim("unbind_steps", dim, seq.ndim, seq)
-    grads = _StepGradients()
-    token = _Unbind.apply(seq, grads)
-    lead = (slice(None),) * axis
-    return tuple(_Step.apply(token, seq.data, lead + (t,), grads)
-                 for t in range(seq.shape[axis]))
 
 
 # ---- checks ----------------------------------------------------------------------------------

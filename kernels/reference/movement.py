@@ -23,7 +23,11 @@ def expand(x, shape):
 
 
 def slice(x, key):
-    """Basic indexing (ints, slices, None, Ellipsis): a view."""
+    """Basic indexing (ints, slices, None, Ellipsis): a view, also when every dim gets an
+    int (numpy's x[i, j] is a scalar copy; x[i, j, ...] is the 0-d view)."""
+    key = key if isinstance(key, tuple) else (key,)
+    if not any(k is Ellipsis for k in key):
+        key = key + (Ellipsis,)
     return x[key]
 
 

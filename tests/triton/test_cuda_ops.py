@@ -8,6 +8,8 @@ Plus what the registry does not reach: odd sizes around the block sizes (the
 interpreter does not catch out-of-bounds loads, so a missing mask shows only as a
 wrong value next to the edge), device mixing, host round trips.
 """
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -23,32 +25,15 @@ from kernels.triton.buffer import DeviceBuffer, INTERPRET
 pytestmark = [pytest.mark.triton,
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
-# The ops of the Triton table's families. The others in the registry (losses and
-# activations being added to the CPU backends) join as their kernels land.
-CUDA_OPS = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-    "ge", "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "tanh",
-    "sigmoid", "relu", "pos", "clamp", "where", "to", "sum", "mean", "var", "std", "prod",
-    "amax", "amin", "logsumexp", "max", "min", "argmax", "argmin", "softmax", "log_softmax",
-    "reshape", "view", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "T",
-    "expand", "cat", "stack", "split", "chunk", "matmul", "pad", "contiguous", "clone",
-    "getitem", "linear", "mse_loss", "leaky_relu", "elu", "selu", "silu",
-    "lstm_cell", "rnn_tanh_cell", "rnn_relu_cell",  # recurrent cells (kernels/triton/rnn.py)
-    "conv2d", "conv1d",  # convolution (kernels/triton/conv.py)
-    "scaled_dot_product_attention",  # attention (kernels/triton/attention.py)
-    "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",  # pooling (kernels/triton/pool.py)
-    # losses, dropout, embedding, composite activations (kernels/triton/{loss,dropout,embedding}.py)
-    "cross_entropy", "cross_entropy_fused", "nll_loss", "nll_loss_weighted",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "dropout", "embedding",
-    "gelu", "l1_loss", "prelu", "step",
-    "layer_norm", "batch_norm",  # normalization (kernels/triton/norm.py)
-}
+# Every op of the registry (the Triton table is the whole kernel table: test_cuda_kernels).
 # float32 everywhere; float64 too on a GPU (the interpreter's cost is per launch, and the
 # float32 run already walks every kernel path: float64 adds only dtype plumbing).
-DTYPES = ("float32",) if INTERPRET else ("float32", "float64")
+# ENGINE_TRITON_DTYPES=all adds float64 under the interpreter: bench/compile_check.py
+# records the float64 launches so, to compile them for a GPU.
+ALL_DTYPES = not INTERPRET or os.environ.get("ENGINE_TRITON_DTYPES") == "all"
+DTYPES = ("float32", "float64") if ALL_DTYPES else ("float32",)
 CASES = [pytest.param(op, s, d, id=f"{op.name}-{s.id}-{d}")
-         for op in OPS if op.name in CUDA_OPS for s in op.samples for d in s.dtypes
-         if d in DTYPES]
+         for op in OPS for s in op.samples for d in s.dtypes if d in DTYPES]
 
 # A GPU's fp32 exp/log/sin are not correctly rounded (a few ulp); the interpreter's are
 # numpy's. Loosened on a GPU only, and only the float32 forward.
