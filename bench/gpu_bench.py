@@ -120,6 +120,8 @@ def _cases():
              normal(big_rows, size((4096,), (80,)))),
         Case("exp", functional(lambda s, a: a.exp()), normal(big_rows)),
         Case("tanh", functional(lambda s, a: a.tanh()), normal(big_rows)),
+        Case("gelu fwd+bwd", functional(lambda s, a: s.F.gelu(a)), normal(big_rows),
+             backward=True),
         Case("sum_rows", functional(lambda s, a: a.sum(-1)), normal(big_rows)),
         Case("sum_cols", functional(lambda s, a: a.sum(0)), normal(big_rows)),
         Case("amax_rows", functional(lambda s, a: a.amax(-1)), normal(big_rows)),

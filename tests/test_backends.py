@@ -35,6 +35,15 @@ def test_reference_exports_what_it_lists():
     assert len(set(reference.__all__)) == len(reference.__all__)
 
 
+def test_every_backend_has_the_reference_kernel_files():
+    """attorch's layout: the kernels of one family sit in kernels/<backend>/<family>.py
+    in every backend, beside the reference's (helpers start with an underscore)."""
+    def families(backend):
+        return sorted(p.stem for p in (ROOT / "kernels" / backend).glob("[!_]*.py"))
+    assert families("numba") == families("reference")
+    assert families("triton") == sorted(families("reference") + ["buffer"])
+
+
 def test_numba_has_the_reference_names():
     numba = _numba_backend()
     assert sorted(numba.__all__) == sorted(reference.__all__), (

@@ -4,13 +4,13 @@ Everything here is composed from public engine ops, so its backward is the graph
 The losses check their targets first and raise with the function's name: an
 out-of-range class index would otherwise surface as an indexing error deep inside.
 """
-import math
 import warnings
 
 from engine.errors import DTypeError, ShapeError, op_error
 from engine.ops._operands import require_tensor
 from engine.ops.elementwise import relu, sigmoid, tanh
 from engine.ops import elementwise as _ew
+from engine.ops.activation import gelu as _gelu
 from engine.ops.movement import pad
 from engine.ops.softmax import log_softmax, softmax
 from engine.ops.dropout import dropout
@@ -77,7 +77,8 @@ def linear(input, weight, bias=None):
 
 
 # ---- activations -------------------------------------------------------------------
-# Compositions of elementwise ops, so autograd derives their gradients. Where a branch
+# Compositions of elementwise ops, so autograd derives their gradients (gelu, whose
+# erfc series would be ~50 ops, is a fused op: engine/ops/activation.py). Where a branch
 # can overflow (exp of a large x) its input is clamped first: `where` routes a zero
 # gradient into the unused branch, and 0 * inf would still poison it with NaN.
 __all__ += ["elu", "gelu", "leaky_relu", "prelu", "selu", "silu", "step"]
@@ -133,44 +134,11 @@ def selu(input):
     return elu(x, SELU_ALPHA) * SELU_SCALE
 
 
-# erfc(z) for z >= 0 as t exp(-z² + P(t)), P a Chebyshev series in 4t - 2, t = 2/(2+z)
-# (Numerical Recipes, 3rd ed., §6.2.2): relative error below 2e-15 where erfc(z) is
-# a normal double, and smooth, so its derivative is accurate too. float32 needs only
-# the terms above 1e-10.
-_ERFC_COEFFICIENTS = (
-    -1.3026537197817094, 6.4196979235649026e-1, 1.9476473204185836e-2,
-    -9.561514786808631e-3, -9.46595344482036e-4, 3.66839497852761e-4, 4.2523324806907e-5,
-    -2.0278578112534e-5, -1.624290004647e-6, 1.303655835580e-6, 1.5626441722e-8,
-    -8.5238095915e-8, 6.529054439e-9, 5.059343495e-9, -9.91364156e-10, -2.27365122e-10,
-    9.6467911e-11, 2.394038e-12, -6.886027e-12, 8.94487e-13, 3.13092e-13, -1.12708e-13,
-    3.81e-16, 7.106e-15, -1.523e-15, -9.4e-17, 1.21e-16, -2.8e-17)
-
-
-def _erfc_nonnegative(z):
-    coefficients = _ERFC_COEFFICIENTS
-    if z.dtype.name != "float64":
-        coefficients = coefficients[:17]
-    t = 2.0 / (z + 2.0)
-    ty = t * 4.0 - 2.0
-    d = dd = 0.0
-    for c in reversed(coefficients[1:]):           # Clenshaw's recurrence
-        d, dd = ty * d - dd + c, d
-    return t * (-(z * z) + (ty * d + coefficients[0]) * 0.5 - dd).exp()
-
-
 def gelu(input, approximate="none"):
     """x Φ(x), Φ the standard normal CDF (Hendrycks & Gimpel); approximate='tanh' uses
-    0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))) instead, as torch."""
-    x = _activation_input("gelu", input)
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * (inner.tanh() + 1.0) * 0.5
-    if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    # Φ(x) = erfc(-x/√2) / 2, and erfc(-z) = 2 - erfc(z): one erfc of |x|/√2 serves both
-    # signs, with full relative precision in the far negative tail.
-    tail = _erfc_nonnegative(x.abs() * (1.0 / math.sqrt(2.0))) * 0.5
-    return x * _ew.where(x >= 0, 1.0 - tail, tail)
+    0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))) instead, as torch. One fused kernel
+    each way (engine/ops/activation.py), accurate far into the negative tail."""
+    return _gelu(_activation_input("gelu", input), approximate)
 
 
 def silu(input):

@@ -7,6 +7,8 @@ cached on disk (`cache=True`); the elementwise ufuncs build their loops on an op
 first call (~40 ms a loop, in every process: Numba does not cache those).
 
 - creation: the reference's (CPU storage is numpy).
+- activation: fused GELU (erfc series or tanh form) and its gradient, one vectorized
+  loop each way, threads when large.
 - elementwise: `@numba.vectorize` kernels called as numpy ufuncs (~0.2 µs per call).
 - matmul: naive → 4×4 register blocks → cache tiles + threads (matmul_kernel1..3).
 - movement: views are the reference's; strided copy, cat, pad, gather, index_add,
@@ -24,6 +26,8 @@ from kernels.numba.elementwise import (
     minimum, mul, ne, neg, pow, relu, relu_backward, rsqrt, rsqrt_backward, sigmoid,
     sigmoid_backward, sign, sin, sqrt, sqrt_backward, sub, tanh, tanh_backward, where)
 from kernels.numba.matmul import matmul
+# fused activations
+from kernels.numba.activation import gelu, gelu_backward
 from kernels.numba.movement import (
     cat, contiguous_copy, copy_into, expand, fill, gather, index_add, pad, permute, reshape,
     slice)
@@ -59,6 +63,8 @@ __all__ = [
     "le", "log", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "relu",
     "relu_backward", "rsqrt", "rsqrt_backward", "sigmoid", "sigmoid_backward", "sign", "sin",
     "sqrt", "sqrt_backward", "sub", "tanh", "tanh_backward", "where",
+    # fused activations
+    "gelu", "gelu_backward",
     # matmul
     "matmul",
     # movement

@@ -5,6 +5,8 @@ from kernels.reference.elementwise import (
     minimum, mul, ne, neg, pow, relu, relu_backward, rsqrt, rsqrt_backward, sigmoid,
     sigmoid_backward, sign, sin, sqrt, sqrt_backward, sub, tanh, tanh_backward, where)
 from kernels.reference.matmul import matmul
+# fused activations
+from kernels.reference.activation import gelu, gelu_backward
 from kernels.reference.movement import (
     cat, contiguous_copy, copy_into, expand, fill, gather, index_add, pad, permute, reshape,
     slice)
@@ -40,6 +42,8 @@ __all__ = [
     "le", "log", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "relu",
     "relu_backward", "rsqrt", "rsqrt_backward", "sigmoid", "sigmoid_backward", "sign", "sin",
     "sqrt", "sqrt_backward", "sub", "tanh", "tanh_backward", "where",
+    # fused activations
+    "gelu", "gelu_backward",
     # matmul
     "matmul",
     # movement

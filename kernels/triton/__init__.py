@@ -6,6 +6,8 @@ same results (dtype, shape; floats within rounding; tests/triton/). Arrays are
 allocator, or host memory under the Triton interpreter (TRITON_INTERPRET=1), which
 runs these same kernels on the CPU so that CI tests them without a GPU.
 
+- activation: fused GELU and its gradient, one strided elementwise kernel each way (Φ
+  from an erfc series: Triton has no erfc, and 1 + erf cancels in the negative tail).
 - attention: FlashAttention-2 fused scaled dot-product attention (online softmax, causal
   tiles skipped, lse saved); backward recomputes P: dK/dV per key block, dQ per query block.
 - conv: conv2d as implicit GEMM on matmul's tiles (windows gathered in the tile loads,
@@ -47,6 +49,7 @@ from kernels.triton.elementwise import (  # noqa: E402
     minimum, mul, ne, neg, pow, relu, relu_backward, rsqrt, rsqrt_backward, sigmoid,
     sigmoid_backward, sign, sin, sqrt, sqrt_backward, sub, tanh, tanh_backward, where)
 from kernels.triton.matmul import matmul  # noqa: E402
+from kernels.triton.activation import gelu, gelu_backward  # noqa: E402
 from kernels.triton.movement import (  # noqa: E402
     cat, contiguous_copy, copy_into, expand, fill, gather, index_add, pad, permute, reshape,
     slice)
@@ -79,6 +82,8 @@ __all__ = [
     "le", "log", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "relu",
     "relu_backward", "rsqrt", "rsqrt_backward", "sigmoid", "sigmoid_backward", "sign", "sin",
     "sqrt", "sqrt_backward", "sub", "tanh", "tanh_backward", "where",
+    # fused activations
+    "gelu", "gelu_backward",
     # matmul
     "matmul",
     # movement

@@ -2,8 +2,8 @@
 
 Same values as kernels/reference/attention.py: softmax(Q Kᵀ·scale + mask) V.
 
-Shapes: q (N, L, D), k (N, S, D), v (N, S, Dv) -> out (N, L, Dv) and lse (N, L), in q's
-dtype; N is the flattened batch·head dims (engine/ops/attention.py flattens them). Any
+Shapes: q (N, L, D), k (N, S, D), v (N, S, Dv) -> out (N, L, Dv) in q's dtype and lse
+(N, L) in q's (float32 for float16 q, as FlashAttention keeps it); N is the flattened batch·head dims (engine/ops/attention.py flattens them). Any
 strides. mask: None, or bool (True = takes part) / floating (added to the scores) of
 shape (Nm, Lm, Sm), each dim either full or 1 (broadcast: its stride is passed as 0).
 is_causal: query i sees keys j <= i (torch's top-left alignment, also for L != S).
@@ -23,7 +23,7 @@ streams them through memory four times (write s, read s / write p, read p): at N
 L=S=2048 fp32 that is 4 GiB of traffic against 2·N·S·D·4 = 128 MiB of K and V.
 FlashAttention never writes them:
 
-- forward (`attention_forward_kernel`), grid (cdiv(L, BLOCK_M), N): a program holds a
+- forward (`attention_forward_kernel`), grid cdiv(L, BLOCK_M)·N: a program holds a
   BLOCK_M × D query tile and walks K/V in BLOCK_N-key tiles with the online softmax
   (running max m, running sum l, accumulator rescaled by exp(m_old - m_new) when the
   max grows). Under is_causal the key tiles entirely right of the diagonal are never
@@ -31,11 +31,11 @@ FlashAttention never writes them:
   once, K and V once per query block.
 - backward (FlashAttention-2), three kernels:
   1. `attention_backward_preprocess_kernel`: Δ_i = Σ_d dO[i, d] O[i, d] (N, L).
-  2. `attention_backward_dkdv_kernel`, grid (cdiv(S, BLOCK_N), N): a program owns a
+  2. `attention_backward_dkdv_kernel`, grid cdiv(S, BLOCK_N)·N: a program owns a
      K/V tile and walks the query blocks (from the diagonal on when causal),
      recomputing P = exp(S - lse): dV += Pᵀ dO, dS = P ∘ (dO Vᵀ - Δ), dK += dSᵀ Q·scale;
      dS is also written to dmask when a floating mask requires grad.
-  3. `attention_backward_dq_kernel`, grid (cdiv(L, BLOCK_M), N): a program owns a query
+  3. `attention_backward_dq_kernel`, grid cdiv(L, BLOCK_M)·N: a program owns a query
      block and walks the key tiles: dQ += dS K·scale.
   dQ gets its own kernel (recomputing P once more) instead of tl.atomic_add from the
   dK/dV programs: deterministic, and float64 needs no atomics.
@@ -100,6 +100,15 @@ def _scores(q, k, scale, n, offs_m, offs_n, L, S, mask_ptr, stride_mn, stride_ml
     return tl.where(keep, s, float("-inf"))
 
 
+@triton.jit
+def _block_and_batch(size, BLOCK: tl.constexpr):
+    """(block index along `size`, batch·head n) of this program. Both live on grid axis 0,
+    blocks fastest (a head's K/V stays hot in L2): axis 1 would cap N at 65535 on a GPU."""
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(size, BLOCK)
+    return pid % blocks, (pid // blocks).to(tl.int64)
+
+
 # ---- forward -------------------------------------------------------------------------------
 @triton.jit
 def attention_forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, scale_ptr, out_ptr, lse_ptr,
@@ -111,8 +120,7 @@ def attention_forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, scale_ptr, out_ptr, 
                              IS_CAUSAL: tl.constexpr, USE_DOT: tl.constexpr,
                              IEEE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                              BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
-    pid_m = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
+    pid_m, n = _block_and_batch(L, BLOCK_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -162,8 +170,8 @@ def attention_backward_preprocess_kernel(do_ptr, o_ptr, delta_ptr, L, DV,
                                          stride_on, stride_ol, stride_od,
                                          BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
     """delta[n, i] = Σ_d dO[n, i, d] O[n, i, d], in delta's (the accumulator's) dtype."""
-    n = tl.program_id(1).to(tl.int64)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    pid_m, n = _block_and_batch(L, BLOCK_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_dv = tl.arange(0, BLOCK_DV)
     ok = (offs_m < L)[:, None] & (offs_dv < DV)[None, :]
     acc_dtype = delta_ptr.dtype.element_ty
@@ -199,8 +207,7 @@ def attention_backward_dkdv_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, scale_ptr, do_
                                    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
     """One K/V tile: dV = Σ_i Pᵀ dO, dK = Σ_i dSᵀ Q·scale over the query blocks; dS -> dmask.
     dk, dv (N, S, D|Dv) and dmask (N, L, S) are contiguous."""
-    pid_n = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
+    pid_n, n = _block_and_batch(S, BLOCK_N)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -259,8 +266,7 @@ def attention_backward_dq_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, scale_ptr, do_pt
                                  BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
                                  BLOCK_DV: tl.constexpr):
     """One query block: dQ = Σ_j dS K·scale over the key tiles. dq (N, L, D) contiguous."""
-    pid_m = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
+    pid_m, n = _block_and_batch(L, BLOCK_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -339,10 +345,10 @@ def _launch_kernel(kernel, tuned, grid_dim, use_dot, L, S, args, flags):
     if INTERPRET or not use_dot:
         blocks = _interpret_blocks(L, S) if INTERPRET else dict(_F64_BLOCKS)
         size = L if grid_dim == "M" else S
-        kernel[(_launch.cdiv(size, blocks[f"BLOCK_{grid_dim}"]), n)](*args, **flags, **blocks)
+        kernel[(_launch.cdiv(size, blocks[f"BLOCK_{grid_dim}"]) * n,)](*args, **flags, **blocks)
     else:
         size = L if grid_dim == "M" else S
-        tuned[lambda meta: (_launch.cdiv(size, meta[f"BLOCK_{grid_dim}"]), n)](*args, **flags)
+        tuned[lambda meta: (_launch.cdiv(size, meta[f"BLOCK_{grid_dim}"]) * n,)](*args, **flags)
 
 
 def _common(q, k, v, mask, is_causal, scale):
@@ -371,7 +377,9 @@ def attention_forward(q, k, v, mask, is_causal, scale):
     N, L, D = q.shape
     S, Dv = k.shape[1], v.shape[2]
     out = empty((N, L, Dv), q.dtype)
-    lse = empty((N, L), q.dtype)
+    # lse stays in the accumulator's dtype: rounded to float16 it would shift every
+    # recomputed p = exp(s - lse) by up to |lse|·2^-11 (~0.5% at lse = 10).
+    lse = empty((N, L), np.float64 if q.dtype == np.float64 else np.float32)
     if N == 0 or L == 0:
         return out, lse
     flags, scale_buf, mask_ptr, mask_strides, _ = _common(q, k, v, mask, is_causal, scale)
@@ -403,7 +411,7 @@ def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, needs_ma
     flags, scale_buf, mask_ptr, mask_strides, acc = _common(q, k, v, mask, is_causal, scale)
     delta = empty((N, L), acc)
     block = builtins.max(16, builtins.min(_launch.next_pow2(L), 128 if INTERPRET else 64))
-    attention_backward_preprocess_kernel[(_launch.cdiv(L, block), N)](
+    attention_backward_preprocess_kernel[(_launch.cdiv(L, block) * N,)](
         grad.ptr(), out.ptr(), delta.ptr(), L, Dv, *grad.strides, *out.strides,
         BLOCK_M=block, BLOCK_DV=flags["BLOCK_DV"])
     inputs = (q.ptr(), k.ptr(), v.ptr(), mask_ptr, scale_buf.ptr(), grad.ptr(), lse.ptr(),

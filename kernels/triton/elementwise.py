@@ -29,9 +29,12 @@ from kernels.triton.buffer import broadcast_to, empty, is_buffer
 from kernels.triton.creation import full
 
 # ---- op codes (constexpr) ----------------------------------------------------------
-COPY, NEG, EXP, LOG, SQRT, RSQRT, ABS, SIGN, SIN, COS, TANH, SIGMOID, RELU, NONZERO = range(14)
+# tl.constexpr, not plain ints: a compiled kernel may read a global only if it is one
+# (the interpreter does not check; bench/compile_check.py does).
+COPY, NEG, EXP, LOG, SQRT, RSQRT, ABS, SIGN, SIN, COS, TANH, SIGMOID, RELU, NONZERO = map(
+    tl.constexpr, range(14))
 (ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, EQ, NE, LT, LE, GT, GE, TANH_BW, SIGMOID_BW,
- RELU_BW, SQRT_BW, RSQRT_BW, IPOW, AND, OR) = range(21)
+ RELU_BW, SQRT_BW, RSQRT_BW, IPOW, AND, OR) = map(tl.constexpr, range(21))
 
 
 @triton.jit

@@ -112,19 +112,32 @@ def matmul(a, b):
     use_dot = dtype in (np.float16, np.float32)
     flags = dict(USE_DOT=use_dot, IEEE=dtype == np.float32, ACC_F64=dtype == np.float64,
                  ACC_I64=dtype.kind in "iu")
-    args = (a.ptr(), b.ptr(), out.ptr(), m, n, k, *a.strides, *b.strides, *out.strides)
-    if INTERPRET or not use_dot:
-        if INTERPRET:
-            bm = max(16, min(_launch.next_pow2(m), 64))
-            bn = max(16, min(_launch.next_pow2(n), 64))
-            bk = max(16, min(_launch.next_pow2(k), 64 if use_dot else 16))
-            blocks = {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}
+    # The batch is grid axis 1, which a GPU caps at 65535 programs: larger batches launch
+    # in chunks, each with its operands' pointers moved to the chunk's first matrix.
+    for b0 in range(0, batch, _MAX_GRID_Y):
+        nb = min(batch - b0, _MAX_GRID_Y)
+        args = (_batch_ptr(a, b0), _batch_ptr(b, b0), _batch_ptr(out, b0), m, n, k,
+                *a.strides, *b.strides, *out.strides)
+        if INTERPRET or not use_dot:
+            if INTERPRET:
+                bm = max(16, min(_launch.next_pow2(m), 64))
+                bn = max(16, min(_launch.next_pow2(n), 64))
+                bk = max(16, min(_launch.next_pow2(k), 64 if use_dot else 16))
+                blocks = {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}
+            else:
+                blocks = _SMALL
+            grid = (_launch.cdiv(m, blocks["BLOCK_M"]) * _launch.cdiv(n, blocks["BLOCK_N"]), nb)
+            matmul_kernel[grid](*args, **flags, **blocks)
         else:
-            blocks = _SMALL
-        grid = (_launch.cdiv(m, blocks["BLOCK_M"]) * _launch.cdiv(n, blocks["BLOCK_N"]), batch)
-        matmul_kernel[grid](*args, **flags, **blocks)
-    else:
-        grid = lambda meta: (_launch.cdiv(m, meta["BLOCK_M"]) * _launch.cdiv(n, meta["BLOCK_N"]),
-                             batch)
-        _tuned[grid](*args, **flags)
+            grid = lambda meta, nb=nb: (
+                _launch.cdiv(m, meta["BLOCK_M"]) * _launch.cdiv(n, meta["BLOCK_N"]), nb)
+            _tuned[grid](*args, **flags)
     return out
+
+
+_MAX_GRID_Y = 65535
+
+
+def _batch_ptr(x, b0):
+    """The kernel pointer of x's matrix b0 (x itself for 0)."""
+    return x.view(x.shape, x.strides, x.offset + b0 * x.strides[0]).ptr() if b0 else x.ptr()

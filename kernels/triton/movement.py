@@ -217,6 +217,10 @@ def copy_into(dst, src):
     if not is_buffer(src):
         return fill_buffer(dst, src)
     if dst.size:
+        if src.storage.data_ptr() == dst.storage.data_ptr() and src.size:
+            # Same memory (x[1:].copy_(x[:-1]), x.copy_(x.T)): on a GPU the programs run
+            # concurrently, so a program could read what another already overwrote.
+            src = contiguous_copy(src)
         copy_to(dst, src)
     return dst
 

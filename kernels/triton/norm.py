@@ -188,6 +188,9 @@ def layer_norm_backward_kernel(x_ptr, g_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, 
             tl.store(part_w + cols, pw + tl.sum(g * xhat, axis=0), mask=col_mask)
             pb = tl.load(part_b + cols, mask=col_mask, other=0.0)
             tl.store(part_b + cols, pb + tl.sum(g, axis=0), mask=col_mask)
+        # The next row block re-reads these partials, possibly from other threads of this
+        # program: a CTA barrier orders the global stores before those loads on a GPU.
+        tl.debug_barrier()
 
 
 @triton.jit

@@ -32,7 +32,8 @@ from kernels.triton.buffer import empty
 from kernels.triton.elementwise import astype
 from kernels.triton.movement import permute, reshape
 
-SUM, PROD, MAX, MIN, LSE = range(5)
+# tl.constexpr: the kernel compares OP with these globals (plain ints do not compile)
+SUM, PROD, MAX, MIN, LSE = map(tl.constexpr, range(5))
 
 
 @triton.jit
@@ -114,11 +115,13 @@ def arg_rows_kernel(x_ptr, out_ptr, R, C, stride_r, stride_c, IS_MAX: tl.constex
     base = x_ptr + rows[:, None] * stride_r
     best = tl.full([BLOCK_R], INIT, x_ptr.dtype.element_ty)
     best_i = tl.zeros([BLOCK_R], tl.int64)
+    found_nan = tl.zeros([BLOCK_R], tl.int1)
     for start in range(0, C, BLOCK_C):
         cols = start + cols0
         mask = row_mask[:, None] & (cols < C)[None, :]
         v = tl.load(base + cols[None, :] * stride_c, mask=mask)
-        v = tl.where(mask, v, INIT)
+        nan = (v != v) & mask
+        v = tl.where(mask & ~nan, v, INIT)
         if IS_MAX:
             chunk = tl.max(v, axis=1)
         else:
@@ -129,9 +132,14 @@ def arg_rows_kernel(x_ptr, out_ptr, R, C, stride_r, stride_c, IS_MAX: tl.constex
             better = chunk > best
         else:
             better = chunk < best
-        better = better | ((start == 0) & (col < C))
+        better = (better | ((start == 0) & (col < C))) & ~found_nan
         best_i = tl.where(better, col, best_i)
         best = tl.where(better, chunk, best)
+        # A NaN is both the max and the min (numpy, torch): the row's first NaN wins.
+        nan_col = tl.min(tl.where(nan, cols[None, :].to(tl.int64), C), axis=1)
+        first_nan = (nan_col < C) & ~found_nan
+        best_i = tl.where(first_nan, nan_col, best_i)
+        found_nan = found_nan | first_nan
     tl.store(out_ptr + rows, best_i, mask=row_mask)
 
 

@@ -72,7 +72,7 @@ from kernels.triton.buffer import INTERPRET, empty
 from kernels.triton.elementwise import _tanh
 from kernels.triton.matmul import matmul
 
-TANH, RELU = 0, 1
+TANH, RELU = tl.constexpr(0), tl.constexpr(1)    # constexpr: read by the kernels
 
 # Interpreter block caps (few, large programs). Tests shrink them to force multi-program
 # grids with ragged edges.

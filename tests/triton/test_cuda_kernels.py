@@ -135,6 +135,19 @@ def test_argmax_first_of_ties_across_blocks(small_blocks):
     assert eg.tensor(-a).cuda().argmin().item() == 40
 
 
+@pytest.mark.parametrize("nans", [[70], [5, 90], [99]])
+def test_argmax_and_argmin_pick_the_first_nan_as_numpy(small_blocks, nans):
+    a = np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)
+    a[0, 60] = 50.0                                     # a max before, between, after NaNs
+    a[1, nans] = np.nan
+    a[2, nans] = np.nan
+    for fn in ("argmax", "argmin"):
+        got = getattr(eg.tensor(a).cuda(), fn)(dim=1).numpy()
+        np.testing.assert_array_equal(got, getattr(np, fn)(a, axis=1), err_msg=fn)
+        got = getattr(eg.tensor(a[1:]).cuda(), fn)().item()
+        assert got == getattr(np, fn)(a[1:]), fn
+
+
 def test_integer_and_bool_sums_are_int64():
     x = eg.tensor([[1, 2], [3, 4]], dtype=eg.int32).cuda()
     assert x.sum().numpy().dtype == np.int64 and x.sum().item() == 10
