@@ -291,7 +291,9 @@ class _Cut(Function):
 
 class _Piece(Function):
     """x[key] (a view) for one piece; backward copies the piece's gradient into the
-    shared buffer and sends the token a 0-d zero."""
+    shared buffer. The first piece to get a gradient creates the buffer and sends the
+    token a 0-d zero (a node runs only when some gradient reaches it); the others send
+    None, which costs no kernel."""
 
     @staticmethod
     def forward(ctx, token, x, key, grads):
@@ -302,10 +304,11 @@ class _Piece(Function):
     def backward(ctx, grad):
         shape, dtype = ctx.meta
         k = ctx.kernels
-        if ctx.grads.buffer is None:
+        first = ctx.grads.buffer is None
+        if first:
             ctx.grads.buffer = k.full(shape, 0, dtype)
         k.copy_into(k.slice(ctx.grads.buffer, ctx.key), grad)
-        return k.full((), 0, dtype), None, None, None
+        return (k.full((), 0, dtype) if first else None), None, None, None
 
 
 def _pieces(x, keys):
@@ -316,8 +319,8 @@ def _pieces(x, keys):
     on a (T, B, 4H) input). Here the pieces copy their gradients into one buffer. The
     runtime has one differentiable output per Function, so the pieces are separate
     nodes tied to one upstream node through a 0-d token tensor: each piece's backward
-    sends the token a 0-d zero and writes its real gradient into the shared buffer,
-    which the upstream node returns as x's gradient.
+    writes its real gradient into the shared buffer, which the upstream node returns
+    as x's gradient.
     """
     grads = _PieceGradients()
     token = _Cut.apply(x, grads)

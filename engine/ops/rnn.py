@@ -10,12 +10,11 @@ Two outputs, one differentiable output per Function. The LSTM cell returns h' an
 and both carry gradient (h' feeds the next layer and the next step, c' the next step).
 The runtime's Function has a single differentiable output (a tuple return is "first
 differentiable + extras without grad"), so `LSTMCell` returns them packed, one (B, 2H)
-array [h', c'], and h', c' are two column slices of it (`_Columns`, views: no copy).
-Each slice's backward puts its gradient into zeros of (B, 2H); the walk adds the two,
-and LSTMCell's backward reads dh' and dc' as the two halves. The alternatives were
-worse: two Functions computing the cell twice, or c' as a gradient-less extra (wrong
-for anything that backpropagates through time). The cost is two (B, 2H) buffers and
-an add per step, ~1% of the step's GEMMs at B=64, H=256.
+array [h', c'], and h', c' are its two column halves, `split` views (no copy) whose
+backward copies dh' and dc' into one shared (B, 2H) buffer (engine/ops/movement.py's
+pieces): one zero fill and two copies per step, which LSTMCell's backward reads as
+its two halves. The alternatives were worse: two Functions computing the cell twice,
+or c' as a gradient-less extra (wrong for anything that backpropagates through time).
 
 The layers (nn.LSTM, nn.RNN) split a sequence into its steps with `x.unbind(0)`
 (engine/ops/movement.py), whose backward is O(T). Indexing x[t] in the time loop costs
@@ -26,6 +25,7 @@ H=256, and ~0.5 s more for a (T, B, 4H) input.
 from engine.autograd import Function
 from engine.errors import DTypeError, ShapeError, op_error
 from engine.ops import _operands as ops
+from engine.ops import movement as mv
 
 
 class LSTMCell(Function):
@@ -67,23 +67,6 @@ class RNNCell(Function):
         dx, dh, dw_ih, dw_hh, db = ctx.kernels.rnn_cell_backward(
             grad, out, x, h, w_ih, w_hh, ctx.nonlinearity, needs)
         return dx, dh, dw_ih, dw_hh, db, db, None
-
-
-class _Columns(Function):
-    """packed[:, lo:hi] as a view; backward: the gradient placed in zeros of packed's shape."""
-
-    @staticmethod
-    def forward(ctx, packed, lo, hi):
-        ctx.meta = (packed.shape, packed.dtype, lo, hi)
-        return ctx.kernels.slice(packed, (slice(None), slice(lo, hi)))
-
-    @staticmethod
-    def backward(ctx, grad):
-        shape, dtype, lo, hi = ctx.meta
-        k = ctx.kernels
-        out = k.full(shape, 0, dtype)
-        k.copy_into(k.slice(out, (slice(None), slice(lo, hi))), grad)
-        return out, None, None
 
 
 # ---- checks ----------------------------------------------------------------------------------
@@ -146,7 +129,7 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     h, c = hx
     H = _check("lstm_cell", 4, input, h, c, w_ih, w_hh, b_ih, b_hh)
     hc = LSTMCell.apply(input, h, c, w_ih, w_hh, b_ih, b_hh)
-    return _Columns.apply(hc, 0, H), _Columns.apply(hc, H, 2 * H)
+    return mv.split(hc, [H, H], 1)
 
 
 def _rnn_cell(op, nonlinearity, input, hx, w_ih, w_hh, b_ih, b_hh):

@@ -55,13 +55,14 @@ launch and one read of dz saved).
 Launches per time step, at full `needs` (the cell alone):
     LSTM / RNN forward    1   (the fused cell; the op's h', c' column slices are views)
     LSTM / RNN backward   5   (pointwise + db, then dx, dh, dw_ih, dw_hh)
-Counted through the whole engine (interpreter, a 6-step sequence with biases, the
-difference between 6 and 3 steps): forward 1 launch a step for either cell; backward
-15 a step for the LSTM, 10 for the RNN. Besides the cell's 5, engine/ops/rnn.py's LSTM
-packing costs 5 (each of the two column slices' gradients is zeros + copy_into, then
-the walk adds them), and the walk adds each weight's per-step gradient into its total
-(w_ih, w_hh, b_ih, b_hh: 4 adds, plus one copy). Those are op-layer and autograd
-launches, left as they are here.
+Counted through nn.LSTM (ENGINE_LOG_KERNELS, the difference between 6 and 3 steps, with
+biases): forward 2 launches a step (the cell, and the 0-d token of the h'/c' split);
+backward 15 (it was 19): the cell's 5; the h'/c' split's shared gradient buffer (a
+zero fill, two copies, and the token's 0-d zero: engine/ops/movement.py's pieces);
+the input step's copy into x's gradient (x.unbind); and 5 adds of the walk: each
+weight's per-step gradient into its total (w_ih, w_hh, b_ih, b_hh) and h's two uses
+(the output and the next step). The adds are the autograd runtime's, which has no
+in-place accumulation: the next thing to remove.
 """
 import numpy as np
 import triton
