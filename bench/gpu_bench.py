@@ -125,6 +125,11 @@ def _cases():
         Case("sum_rows", functional(lambda s, a: a.sum(-1)), normal(big_rows)),
         Case("sum_cols", functional(lambda s, a: a.sum(0)), normal(big_rows)),
         Case("amax_rows", functional(lambda s, a: a.amax(-1)), normal(big_rows)),
+        # few rows, many columns: the two-stage (split-column) reductions
+        Case("sum (all)", functional(lambda s, a: a.sum()),
+             normal(size((4096, 32000), (64, 80)))),
+        Case("argmax (all)", functional(lambda s, a: a.argmax()),
+             normal(size((4096, 32000), (64, 80)))),
         Case("transpose_copy", functional(lambda s, a: a.T.contiguous()), normal(big_rows)),
         Case("softmax", functional(lambda s, a: a.softmax(-1)), normal(big_rows)),
         Case("log_softmax", functional(lambda s, a: a.log_softmax(-1)),
