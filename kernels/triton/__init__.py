@@ -1,6 +1,6 @@
 """The Triton backend: the reference's table of kernels for the `cuda` device.
 
-Same names and signatures as `kernels.reference` (tests/test_backends.py checks it),
+Same names and signatures as `kernels.reference` (tests/triton/test_cuda_kernels.py),
 same results (dtype, shape; floats within rounding; tests/triton/). Arrays are
 `DeviceBuffer`s (kernels/triton/buffer.py): device memory from torch's CUDA caching
 allocator, or host memory under the Triton interpreter (TRITON_INTERPRET=1), which
@@ -19,16 +19,17 @@ runs these same kernels on the CPU so that CI tests them without a GPU.
 - elementwise: one strided kernel per arity (unary, binary, where), the op a constexpr;
   broadcasting by stride 0, any view without a copy.
 - matmul: tiled, grouped ordering, fp32 accumulation, autotuned on a GPU.
+- movement: views are stride arithmetic; copies, cat, pad, gather and index_add
+  (atomic adds) are kernels.
 - norm: layer norm one program per block of rows, three passes (pivot-shifted sums, float64
   statistics); backward dx per row, dweight/dbias a two-stage column sum (no atomics);
   batch norm per-channel sums split over programs (partials added in order), then an
   elementwise normalize / dx kernel.
 - pool: max/avg/adaptive-avg 2-D pooling, one program per block of outputs looping over
   the window; avg/adaptive backward gather (deterministic), max backward scatters at argmax.
-- movement: views are stride arithmetic; copies, cat, pad, gather and index_add
-  (atomic adds) are kernels.
 - reduce: one row-reduction kernel (sum, prod, max, min, logsumexp) and one for
-  argmax/argmin, over the reduced axes permuted last.
+  argmax/argmin, over the reduced axes permuted last; few long rows split into column
+  chunks over many programs, then the partials reduced in order (two stages).
 - rnn: the fused LSTM / RNN cell (gate GEMMs + pointwise tail, one launch a step);
   backward a pointwise kernel (dz, dc, db fused) and matmul.py GEMMs.
 - softmax: one fused kernel per direction, two passes over each row (online max/sum).
