@@ -115,6 +115,32 @@ def _bias(b_ptr, n, n_mask, stride_b, acc_dtype: tl.constexpr):
     return tl.load(b_ptr + n * stride_b, mask=n_mask, other=0).to(acc_dtype)
 
 
+@triton.jit
+def _gates_mac(acc_i, acc_f, acc_g, acc_o, a, w_ptr, units, unit_mask, k, K, H, stride_wn,
+               stride_wk, USE_DOT: tl.constexpr, IEEE: tl.constexpr):
+    """One K step of the four gates: the same `a` tile times each gate's weight panel
+    (rows units, H + units, 2H + units, 3H + units: torch's i, f, g, o order)."""
+    acc_i = _mac(acc_i, a, _weight_tile(w_ptr, units, unit_mask, k, K, stride_wn, stride_wk),
+                 USE_DOT, IEEE)
+    acc_f = _mac(acc_f, a, _weight_tile(w_ptr, units + H, unit_mask, k, K, stride_wn,
+                                        stride_wk), USE_DOT, IEEE)
+    acc_g = _mac(acc_g, a, _weight_tile(w_ptr, units + 2 * H, unit_mask, k, K, stride_wn,
+                                        stride_wk), USE_DOT, IEEE)
+    acc_o = _mac(acc_o, a, _weight_tile(w_ptr, units + 3 * H, unit_mask, k, K, stride_wn,
+                                        stride_wk), USE_DOT, IEEE)
+    return acc_i, acc_f, acc_g, acc_o
+
+
+@triton.jit
+def _gates_bias(acc_i, acc_f, acc_g, acc_o, b_ptr, units, unit_mask, H, stride_b):
+    """The four gates' slices of one bias vector, added to the accumulators."""
+    acc_i += _bias(b_ptr, units, unit_mask, stride_b, acc_i.dtype)[None, :]
+    acc_f += _bias(b_ptr, units + H, unit_mask, stride_b, acc_i.dtype)[None, :]
+    acc_g += _bias(b_ptr, units + 2 * H, unit_mask, stride_b, acc_i.dtype)[None, :]
+    acc_o += _bias(b_ptr, units + 3 * H, unit_mask, stride_b, acc_i.dtype)[None, :]
+    return acc_i, acc_f, acc_g, acc_o
+
+
 # ---- forward ---------------------------------------------------------------------------------
 @triton.jit
 def lstm_cell_forward_kernel(
@@ -142,37 +168,23 @@ def lstm_cell_forward_kernel(
         k = k0 + ks
         a = tl.load(x_ptr + rows[:, None] * stride_xb + k[None, :] * stride_xk,
                     mask=row_mask[:, None] & (k < I)[None, :], other=0)
-        acc_i = _mac(acc_i, a, _weight_tile(w_ih_ptr, units, unit_mask, k, I,
-                                            stride_wih_n, stride_wih_k), USE_DOT, IEEE)
-        acc_f = _mac(acc_f, a, _weight_tile(w_ih_ptr, units + H, unit_mask, k, I,
-                                            stride_wih_n, stride_wih_k), USE_DOT, IEEE)
-        acc_g = _mac(acc_g, a, _weight_tile(w_ih_ptr, units + 2 * H, unit_mask, k, I,
-                                            stride_wih_n, stride_wih_k), USE_DOT, IEEE)
-        acc_o = _mac(acc_o, a, _weight_tile(w_ih_ptr, units + 3 * H, unit_mask, k, I,
-                                            stride_wih_n, stride_wih_k), USE_DOT, IEEE)
+        acc_i, acc_f, acc_g, acc_o = _gates_mac(acc_i, acc_f, acc_g, acc_o, a, w_ih_ptr,
+                                                units, unit_mask, k, I, H, stride_wih_n,
+                                                stride_wih_k, USE_DOT, IEEE)
     # z += h w_hhᵀ, into the same accumulators.
     for k0 in range(0, H, BLOCK_K):
         k = k0 + ks
         a = tl.load(h_ptr + rows[:, None] * stride_hb + k[None, :] * stride_hk,
                     mask=row_mask[:, None] & (k < H)[None, :], other=0)
-        acc_i = _mac(acc_i, a, _weight_tile(w_hh_ptr, units, unit_mask, k, H,
-                                            stride_whh_n, stride_whh_k), USE_DOT, IEEE)
-        acc_f = _mac(acc_f, a, _weight_tile(w_hh_ptr, units + H, unit_mask, k, H,
-                                            stride_whh_n, stride_whh_k), USE_DOT, IEEE)
-        acc_g = _mac(acc_g, a, _weight_tile(w_hh_ptr, units + 2 * H, unit_mask, k, H,
-                                            stride_whh_n, stride_whh_k), USE_DOT, IEEE)
-        acc_o = _mac(acc_o, a, _weight_tile(w_hh_ptr, units + 3 * H, unit_mask, k, H,
-                                            stride_whh_n, stride_whh_k), USE_DOT, IEEE)
+        acc_i, acc_f, acc_g, acc_o = _gates_mac(acc_i, acc_f, acc_g, acc_o, a, w_hh_ptr,
+                                                units, unit_mask, k, H, H, stride_whh_n,
+                                                stride_whh_k, USE_DOT, IEEE)
     if HAS_B_IH:
-        acc_i += _bias(b_ih_ptr, units, unit_mask, stride_bih, acc_dtype)[None, :]
-        acc_f += _bias(b_ih_ptr, units + H, unit_mask, stride_bih, acc_dtype)[None, :]
-        acc_g += _bias(b_ih_ptr, units + 2 * H, unit_mask, stride_bih, acc_dtype)[None, :]
-        acc_o += _bias(b_ih_ptr, units + 3 * H, unit_mask, stride_bih, acc_dtype)[None, :]
+        acc_i, acc_f, acc_g, acc_o = _gates_bias(acc_i, acc_f, acc_g, acc_o, b_ih_ptr, units,
+                                                 unit_mask, H, stride_bih)
     if HAS_B_HH:
-        acc_i += _bias(b_hh_ptr, units, unit_mask, stride_bhh, acc_dtype)[None, :]
-        acc_f += _bias(b_hh_ptr, units + H, unit_mask, stride_bhh, acc_dtype)[None, :]
-        acc_g += _bias(b_hh_ptr, units + 2 * H, unit_mask, stride_bhh, acc_dtype)[None, :]
-        acc_o += _bias(b_hh_ptr, units + 3 * H, unit_mask, stride_bhh, acc_dtype)[None, :]
+        acc_i, acc_f, acc_g, acc_o = _gates_bias(acc_i, acc_f, acc_g, acc_o, b_hh_ptr, units,
+                                                 unit_mask, H, stride_bhh)
 
     # The pointwise tail, on the accumulators in registers.
     mask = row_mask[:, None] & unit_mask[None, :]
